@@ -1,0 +1,50 @@
+"""Bulk inventory import (see ``pitstop.api.importing``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from pitstop.api.deps import Admin, StoreDep, ViaDep
+from pitstop.api.importing import run_import
+from pitstop.api.schemas import ImportResult
+from pitstop.domain.errors import ValidationFailed
+
+router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/yaml": {"schema": {"type": "string"}}, "text/csv": {}},
+            "required": True,
+        }
+    },
+)
+async def import_inventory(
+    request: Request,
+    store: StoreDep,
+    actor: Admin,
+    via: ViaDep,
+    format: Annotated[Literal["yaml", "csv"] | None, Query()] = None,
+    fabric: Annotated[str | None, Query(description="Fabric to import into")] = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import devices (and groups and fabrics, from YAML) atomically: on any error nothing is
+    written and the answer lists each bad row and field. The body is the file itself."""
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise ValidationFailed(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("the file is not UTF-8 text") from exc
+    fmt = format or ("csv" if "csv" in request.headers.get("content-type", "") else "yaml")
+    async with store.unit() as u:
+        return await run_import(
+            u, text, fmt=fmt, fabric=fabric, dry_run=dry_run, actor=actor, via=via
+        )

@@ -1,0 +1,56 @@
+"""API tokens: a scannable ``pst_`` prefix, and only a SHA-256 hash is ever stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pitstop.domain.roles import Role
+
+PREFIX = "pst_"
+_TOKEN = re.compile(r"^pst_[A-Za-z0-9_-]{32,}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(token: str) -> bool:
+    return bool(_TOKEN.match(token))
+
+
+def display_prefix(token: str) -> str:
+    """The part shown in listings so a person can tell tokens apart: ``pst_AbCd1234``."""
+    return token[: len(PREFIX) + 8]
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w`` or ``45s``."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m, 2w or 45s")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: uuid.UUID
+    name: str
+    role: Role
+    fabrics: tuple[str, ...]
+    prefix: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable_at(self, now: datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or now < self.expires_at

@@ -1,0 +1,30 @@
+"""Server settings, read from ``PITSTOP_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url(file_name: str = "pitstop.db") -> str:
+    data = Path(platformdirs.user_data_dir("pitstop", appauthor=False))
+    return f"sqlite+aiosqlite:///{data / file_name}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PITSTOP_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="SQLAlchemy URL; sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    bootstrap_token: str | None = Field(
+        default=None, description="Admin token to create on first start instead of a random one"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+    sqlite_busy_timeout_ms: int = 5000
+    page_size_max: int = 500

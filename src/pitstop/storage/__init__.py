@@ -1,0 +1,4 @@
+"""Storage: SQLAlchemy tables, repositories and Alembic migrations, on SQLite or PostgreSQL.
+
+Only this package imports SQLAlchemy and the database drivers.
+"""

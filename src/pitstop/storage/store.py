@@ -1,0 +1,41 @@
+"""The storage entry point: ``Store.unit()`` opens one transaction with every repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from pitstop.storage.audit_log import AuditLog
+from pitstop.storage.clock import Clock, utcnow
+from pitstop.storage.database import Database
+from pitstop.storage.devices import DeviceRepository
+from pitstop.storage.fabrics import FabricRepository
+from pitstop.storage.tokens import TokenRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """Repositories sharing one transaction: everything in a unit commits or nothing does."""
+
+    fabrics: FabricRepository
+    devices: DeviceRepository
+    tokens: TokenRepository
+    audit: AuditLog
+
+
+class Store:
+    def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Unit]:
+        async with self.db.transaction() as session:
+            audit = AuditLog(session, self.clock)
+            yield Unit(
+                fabrics=FabricRepository(session, self.clock),
+                devices=DeviceRepository(session, self.clock, audit),
+                tokens=TokenRepository(session, self.clock, audit),
+                audit=audit,
+            )

@@ -1,0 +1,175 @@
+"""The SQLAlchemy tables. Migrations in ``migrations/versions`` must match these exactly
+(a test compares them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class FabricRow(Base):
+    __tablename__ = "fabrics"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class GroupRow(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("fabric_id", "name", name="uq_groups_fabric_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    fabric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fabrics.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    max_unavailable: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class DeviceRow(Base):
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("fabric_id", "name", name="uq_devices_fabric_name"),
+        Index("ix_devices_name", "name"),
+        Index("ix_devices_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    fabric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fabrics.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(63))
+    role: Mapped[str] = mapped_column(String(63))
+    driver: Mapped[str] = mapped_column(String(63))
+    host: Mapped[str | None] = mapped_column(String(255))
+    port: Mapped[int | None] = mapped_column(Integer)
+    credentials_ref: Mapped[str | None] = mapped_column(String(255))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_by: Mapped[str | None] = mapped_column(String(127))
+    status_changed_at: Mapped[datetime | None]
+    mnt_reason: Mapped[str | None] = mapped_column(Text)
+    mnt_ticket: Mapped[str | None] = mapped_column(String(127))
+    mnt_requested_by: Mapped[str | None] = mapped_column(String(127))
+    mnt_entered_at: Mapped[datetime | None]
+    mnt_expected_end: Mapped[datetime | None]
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    attention_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeviceLabelRow(Base):
+    """Labels live in their own table so that selectors become indexed SQL, on both databases."""
+
+    __tablename__ = "device_labels"
+    __table_args__ = (Index("ix_device_labels_key_value", "key", "value"),)
+
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class DeviceGroupRow(Base):
+    __tablename__ = "device_groups"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    fabrics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    prefix: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(127))
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_device_id", "device_id"),
+        Index("ix_audit_log_actor", "actor"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    # Assigned from audit_head in the appending transaction, never by the database.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(127))
+    action: Mapped[str] = mapped_column(String(63))
+    via: Mapped[str] = mapped_column(String(16))
+    fabric: Mapped[str | None] = mapped_column(String(63))
+    device: Mapped[str | None] = mapped_column(String(63))
+    device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    ticket: Mapped[str | None] = mapped_column(String(127))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """A single row holding the chain's last link. Writers lock it, which serialises appends
+    (PostgreSQL ``FOR UPDATE``; SQLite has one writer anyway) and lets verification notice a
+    deletion at the end of the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
