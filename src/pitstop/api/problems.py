@@ -60,7 +60,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _loc(tuple(e.get("loc", ()))), "message": clean_message(e.get("msg", "invalid"))}
+            {
+                "field": _loc(tuple(e.get("loc", ()))),
+                "message": clean_message(e.get("msg", "invalid")),
+            }
             for e in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])

@@ -1,0 +1,80 @@
+"""A small synchronous client of the pitstop API, turning problem+json into ``ApiError``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from pitstop import __version__
+from pitstop.cli.config import ClientConfig
+
+
+class ApiError(Exception):
+    """An error the server reported (or the failure to reach it), with its stable code."""
+
+    def __init__(self, code: str, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.body = body or {}
+
+
+class Client:
+    def __init__(self, cfg: ClientConfig, *, timeout: float = 30.0) -> None:
+        headers = {"X-Pitstop-Via": "cli", "User-Agent": f"pitstop-cli/{__version__}"}
+        if cfg.token:
+            headers["Authorization"] = f"Bearer {cfg.token}"
+        self.url = cfg.url
+        self._http = httpx.Client(base_url=cfg.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ApiError(
+                "UNREACHABLE",
+                f"cannot reach the pitstop server at {self.url} ({exc}); "
+                "is it running, and is PITSTOP_URL right?",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ApiError("TIMEOUT", f"the server at {self.url} did not answer in time") from exc
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            code = body.get("code") or f"HTTP_{resp.status_code}"
+            detail = body.get("detail") or resp.text or resp.reason_phrase
+            raise ApiError(code, detail, body)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=clean)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        if body is not None:
+            kwargs["json"] = body
+        return self.request("POST", path, **kwargs)
+
+    def paged(self, path: str, *, limit: int | None = None, **params: Any) -> Iterator[Any]:
+        """Every item of a cursor listing, fetching pages as it goes; at most ``limit``."""
+        cursor: str | None = None
+        seen = 0
+        while True:
+            page = self.get(path, cursor=cursor, limit=min(limit or 500, 500), **params)
+            for item in page["items"]:
+                yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return

@@ -1,0 +1,63 @@
+"""The ``pitstop`` command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from pitstop import __version__
+from pitstop.cli import admin, inventory, server
+from pitstop.cli.client import ApiError
+from pitstop.cli.common import err
+
+
+class _Root(TyperGroup):
+    """Turns a server error into its code on stderr and exit status 1, for every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            report(exc)
+            raise typer.Exit(1) from exc
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="pitstop",
+    help="Take infrastructure devices out of service safely, and bring them back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(inventory.fabric_app, name="fabric")
+app.add_typer(inventory.device_app, name="device")
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.token_app, name="token")
+app.add_typer(server.db_app, name="db")
+app.command()(server.serve)
+app.command()(server.demo)
+app.command()(admin.login)
+app.command()(admin.whoami)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def report(exc: ApiError) -> None:
+    """Print a server error: the code first, then each bad field."""
+    err.print(f"{exc.code}: {exc.detail}", markup=False)
+    for e in exc.body.get("errors", []) or []:
+        where = f"row {e['row']}, " if e.get("row") is not None else ""
+        err.print(f"  {where}{e.get('field')}: {e.get('message')}", markup=False)
+    allowed = exc.body.get("allowed")
+    if allowed is not None:
+        err.print(f"  allowed: {', '.join(allowed) or 'none'}", markup=False)
+
+
+def main() -> None:
+    app()

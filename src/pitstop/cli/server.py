@@ -1,0 +1,70 @@
+"""``pitstop serve``, ``pitstop demo`` and ``pitstop db upgrade``: the commands that run here
+rather than talk to a server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from pitstop.api.app import create_app
+from pitstop.settings import Settings, default_database_url
+from pitstop.storage.database import Database
+from pitstop.storage.migrate import current_revision, upgrade
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1)")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on (default 8080)")]
+
+
+def _settings(host: str | None, port: int | None, **overrides: object) -> Settings:
+    values: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if host is not None:
+        values["host"] = host
+    if port is not None:
+        values["port"] = port
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _run(settings: Settings, *, demo: bool) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+
+    def announce(message: str) -> None:
+        typer.echo(message, err=False)
+
+    announce(f"pitstop {'demo ' if demo else ''}server on {url}  (API docs: {url}/docs)")
+    announce(f"Database: {settings.database_url}")
+    app = create_app(settings, demo=demo, announce=announce)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run the API server (migrates the database first; prints an admin token on first start)."""
+    _run(_settings(host, port), demo=False)
+
+
+def demo(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run the server with the demo fleet (dc1 and storage) in a SQLite file of its own."""
+    database_url = None if "PITSTOP_DATABASE_URL" in os.environ else default_database_url("demo.db")
+    _run(_settings(host, port, database_url=database_url), demo=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to PITSTOP_DATABASE_URL."""
+    settings = Settings()
+
+    async def run() -> str | None:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db.engine)
+            return await current_revision(db.engine)
+        finally:
+            await db.close()
+
+    revision = asyncio.run(run())
+    typer.echo(f"Database at revision {revision}: {settings.database_url}")
