@@ -12,11 +12,6 @@ from pitstop.domain.inventory import Budget
 from pitstop.domain.names import MAX_NAME, label_problem, name_problem
 from pitstop.domain.tokens import display_prefix, looks_like_token, parse_duration, token_hash
 
-TRAILING_NEWLINE_BUG = (
-    "regex anchored with '$' also matches before a trailing newline; "
-    "should use re.fullmatch or '\\Z'"
-)
-
 # --- Budget.parse ---------------------------------------------------------------------------
 
 
@@ -136,7 +131,6 @@ def test_too_long_name() -> None:
     assert "63" in problem and "64" in problem
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILING_NEWLINE_BUG)
 def test_name_with_trailing_newline_is_refused() -> None:
     assert name_problem("leaf1\n") is not None
 
@@ -171,12 +165,10 @@ def test_bad_label_values(value: str) -> None:
     assert "label value" in problem
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILING_NEWLINE_BUG)
 def test_label_key_with_trailing_newline_is_refused() -> None:
     assert label_problem("k\n", "v") is not None
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILING_NEWLINE_BUG)
 def test_label_value_with_trailing_newline_is_refused() -> None:
     assert label_problem("k", "v\n") is not None
 
@@ -224,7 +216,6 @@ def test_looks_like_token_refuses(token: str) -> None:
     assert looks_like_token(token) is False
 
 
-@pytest.mark.xfail(strict=True, reason=TRAILING_NEWLINE_BUG)
 def test_token_with_trailing_newline_does_not_look_like_a_token() -> None:
     assert looks_like_token(GOOD_TOKEN + "\n") is False
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pitstop.domain.lifecycle import DeviceStatus
 
-_BUDGET = re.compile(r"^\s*(\d+)\s*(%?)\s*$")
+_BUDGET = re.compile(r"\s*([0-9]+)\s*(%?)\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Budget:
             if text < 0:
                 raise ValueError("must not be negative")
             return cls(text)
-        m = _BUDGET.match(str(text))
+        m = _BUDGET.fullmatch(str(text))
         if not m:
             raise ValueError(f"{text!r} is neither a count (2) nor a percentage (25%)")
         value, pct = int(m.group(1)), bool(m.group(2))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 MAX_NAME = 63
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]{0,253}$")
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
+_LABEL_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]{0,253}")
 
 
 def name_problem(name: str) -> str | None:
@@ -17,7 +17,7 @@ def name_problem(name: str) -> str | None:
         return "must not be empty"
     if len(name) > MAX_NAME:
         return f"must be at most {MAX_NAME} characters (got {len(name)})"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         return (
             "may hold only lowercase letters, digits, '.', '_' and '-', "
             "and must start and end with a letter or digit"
@@ -27,8 +27,8 @@ def name_problem(name: str) -> str | None:
 
 def label_problem(key: str, value: str) -> str | None:
     """Why a label is not valid, or None."""
-    if not _LABEL_KEY.match(key):
+    if not _LABEL_KEY.fullmatch(key):
         return f"label key {key!r} may hold letters, digits, '.', '_', '/' and '-' (at most 63)"
-    if not _LABEL_VALUE.match(value):
+    if not _LABEL_VALUE.fullmatch(value):
         return f"label value {value!r} for {key!r} has characters outside [A-Za-z0-9._:/@+-]"
     return None

@@ -56,7 +56,7 @@ def parse_selector(text: str, *, field: str = "selector") -> list[Term]:
         else:
             key, value, op = part, "", Op.EXISTS
         key, value = key.strip(), value.strip()
-        if not key or any(c in key for c in "=!, "):
+        if not key or any(c in "=!," or c.isspace() for c in key):
             raise ValidationFailed(
                 f"bad selector term {part!r}",
                 [FieldError(field, f"bad term {part!r}: expected k=v, k!=v, k or !k")],

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from pitstop.domain.roles import Role
 
 PREFIX = "pst_"
-_TOKEN = re.compile(r"^pst_[A-Za-z0-9_-]{32,}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_TOKEN = re.compile(r"pst_[A-Za-z0-9_-]{32,}")
+_DURATION = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -21,7 +21,7 @@ def token_hash(token: str) -> str:
 
 
 def looks_like_token(token: str) -> bool:
-    return bool(_TOKEN.match(token))
+    return bool(_TOKEN.fullmatch(token))
 
 
 def display_prefix(token: str) -> str:
@@ -31,10 +31,13 @@ def display_prefix(token: str) -> str:
 
 def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``90m``, ``2w`` or ``45s``."""
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text)
     if not m:
         raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m, 2w or 45s")
-    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds == 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,8 @@ class AuditLog:
             select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
         )
         if head is None:
-            head = AuditHeadRow(id=HEAD_ID, seq=0, hash=GENESIS)
-            self._s.add(head)
-            await self._s.flush()
+            # Migration 0001 creates it; its absence means the schema was not migrated.
+            raise RuntimeError("the audit_head row is missing; run `pitstop db upgrade`")
         return head
 
     async def append(

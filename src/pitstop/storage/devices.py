@@ -121,7 +121,7 @@ class DeviceRepository:
 
     async def get(self, device_id: uuid.UUID) -> Device:
         q = self._base().where(DeviceRow.id == device_id)
-        found = (await self._s.execute(q)).tuples().one_or_none()
+        found = (await self._s.execute(q)).one_or_none()
         if found is None:
             raise NotFound(f"device {device_id} does not exist", kind="device")
         return (await self._hydrate([found]))[0]
@@ -155,7 +155,7 @@ class DeviceRepository:
         if cursor:
             name, dev_id = decode_cursor(cursor, 2)
             q = q.where(tuple_(DeviceRow.name, DeviceRow.id) > tuple_(name, uuid.UUID(dev_id)))
-        rows = [(r, f) for r, f in (await self._s.execute(q)).tuples().all()]
+        rows = [(r, f) for r, f in (await self._s.execute(q)).all()]
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = encode_cursor([rows[-1][0].name, str(rows[-1][0].id)]) if more else None
@@ -225,7 +225,7 @@ class DeviceRepository:
 
     async def _locked(self, device_id: uuid.UUID) -> tuple[DeviceRow, str]:
         q = self._base().where(DeviceRow.id == device_id).with_for_update(of=DeviceRow)
-        found = (await self._s.execute(q)).tuples().one_or_none()
+        found = (await self._s.execute(q)).one_or_none()
         if found is None:
             raise NotFound(f"device {device_id} does not exist", kind="device")
         return found
