@@ -1,4 +1,5 @@
-"""The error catalogue: stable, unique, upper-snake codes with 4xx statuses."""
+"""The error catalogue: stable, unique, upper-snake codes with 4xx statuses (gateway statuses
+for errors of the device behind a driver)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,16 @@ def test_required_codes_exist() -> None:
     assert not missing, missing
 
 
+# Errors of the device behind a driver are the upstream's fault, reported as gateway errors.
+UPSTREAM = {"DEVICE_UNREACHABLE": 502, "DRIVER_ERROR": 502, "DRIVER_TIMEOUT": 504}
+
+
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_http_status_is_4xx(cls: type[PitstopError]) -> None:
-    assert 400 <= cls.http_status < 500
+def test_http_status_is_4xx_or_an_upstream_gateway_error(cls: type[PitstopError]) -> None:
+    if cls.code in UPSTREAM:
+        assert cls.http_status == UPSTREAM[cls.code]
+    else:
+        assert 400 <= cls.http_status < 500
 
 
 @pytest.mark.parametrize(

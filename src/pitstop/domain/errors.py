@@ -122,6 +122,30 @@ class BudgetExceeded(PitstopError):
     title = "Budget exceeded"
 
 
+class DeviceUnreachable(PitstopError):
+    """The driver could not reach the device at all."""
+
+    code = "DEVICE_UNREACHABLE"
+    http_status = 502
+    title = "Device unreachable"
+
+
+class DriverTimeout(PitstopError):
+    """The device answered too slowly."""
+
+    code = "DRIVER_TIMEOUT"
+    http_status = 504
+    title = "Driver timeout"
+
+
+class DriverError(PitstopError):
+    """The device or its software refused or failed an operation."""
+
+    code = "DRIVER_ERROR"
+    http_status = 502
+    title = "Driver error"
+
+
 def catalogue() -> Mapping[str, type[PitstopError]]:
     """Every error class by its code: the stable, documented list."""
     classes: list[type[PitstopError]] = [
@@ -136,5 +160,8 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
         DeviceBusy,
         MaintenanceDisallowed,
         BudgetExceeded,
+        DeviceUnreachable,
+        DriverTimeout,
+        DriverError,
     ]
     return {c.code: c for c in classes}

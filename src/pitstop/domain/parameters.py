@@ -1,0 +1,154 @@
+"""``advanced_parameters``: the knobs of the maintenance workflows, as a versioned schema with
+defaults. Fabric-level defaults and per-job overrides are merged over the built-in defaults
+(``merge``), then validated here; every check can be switched off.
+
+The defaults follow fabric-manager practice: no BGP peer down, at most 4 flaps, CPU idle at
+least 60 %, memory at most 80 %, no critical alarm, interface error and drop *rates* (never raw
+counters, which give false failures) under a threshold, and redundancy kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pitstop.domain.errors import FieldError, ValidationFailed
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Check(_Strict):
+    enabled: bool = True
+
+
+class MaxCount(Check):
+    max: int = Field(ge=0)
+
+
+class MinPct(Check):
+    min_pct: float = Field(ge=0, le=100)
+
+
+class MaxPct(Check):
+    max_pct: float = Field(ge=0, le=100)
+
+
+class MaxRate(Check):
+    max_per_s: float = Field(ge=0, description="Per interface, per second, over the window")
+
+
+Severity = Literal["critical", "major", "minor"]
+
+
+def _critical() -> list[Severity]:
+    return ["critical"]
+
+
+class Alarms(Check):
+    severities: list[Severity] = Field(default_factory=_critical)
+
+
+class Checks(_Strict):
+    bgp_down_peers: MaxCount = MaxCount(max=0)
+    bgp_flaps: MaxCount = MaxCount(max=4)
+    cpu_idle: MinPct = MinPct(min_pct=60)
+    memory: MaxPct = MaxPct(max_pct=80)
+    interface_errors: MaxRate = MaxRate(max_per_s=1.0)
+    interface_drops: MaxRate = MaxRate(max_per_s=10.0)
+    alarms: Alarms = Alarms()
+    daemons: Check = Check()
+    redundancy: Check = Field(
+        default=Check(),
+        description="Another activated device of the same role stays in service, and every "
+        "group of the device has room in its max_unavailable",
+    )
+
+
+class Drain(_Strict):
+    method: str | None = Field(default=None, description="Diversion method; driver default")
+    max_residual_pps: float = Field(default=10.0, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class Undrain(_Strict):
+    timeout_s: float = Field(default=60.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class Compare(_Strict):
+    peers: bool = True
+    routes: bool = True
+    interfaces: bool = True
+
+
+class AdvancedParameters(_Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    health_check_abort: bool = Field(
+        default=True, description="Stop the job when a health check fails"
+    )
+    rollback_on_failure: bool = Field(
+        default=True, description="Remove the diversion again when activation fails after it"
+    )
+    sample_interval_s: float = Field(
+        default=5.0, ge=0, description="Seconds between the two samples rates are taken from"
+    )
+    checks: Checks = Checks()
+    drain: Drain = Drain()
+    undrain: Undrain = Undrain()
+    compare: Compare = Compare()
+
+
+def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Deep-merge override mappings, later ones winning."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            elif isinstance(value, Mapping):
+                out[key] = merge(value)
+            else:
+                out[key] = value
+    return out
+
+
+def resolve(
+    *layers: Mapping[str, Any] | None, field: str = "advanced_parameters"
+) -> AdvancedParameters:
+    """Built-in defaults, then each layer (fabric defaults, job overrides); validated."""
+    try:
+        return AdvancedParameters.model_validate(merge(*layers))
+    except ValidationError as exc:
+        errors = [
+            FieldError(
+                ".".join([field, *(str(p) for p in e["loc"])]),
+                e["msg"].removeprefix("Value error, "),
+            )
+            for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            "; ".join(f"{e.field}: {e.message}" for e in errors[:5]), errors
+        ) from exc
+
+
+def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """``checks.cpu_idle.min_pct=50`` from the CLI's ``--set`` into a nested mapping."""
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ValidationFailed(f"{dotted}: {part} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def json_schema() -> dict[str, Any]:
+    return AdvancedParameters.model_json_schema()
