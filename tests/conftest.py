@@ -13,7 +13,9 @@ skipped, except under ``CI=true``, where that is an error.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -122,17 +124,43 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def copy_sqlite_template(template: Path, directory: Path) -> str:
-    """A fresh migrated SQLite database in ``directory``; returns its URL."""
-    dest = directory / f"{_unique('pitstop')}.db"
-    shutil.copyfile(template, dest)
-    return sqlite_url(dest)
+class SqliteCopies:
+    """Fresh copies of the template file, each kept open by an idle connection until closed.
+
+    Whenever the last connection to a WAL database closes, SQLite checkpoints and fsyncs. The
+    idle connection held here (it holds no lock and starts no transaction) keeps that from
+    happening each time pitstop closes its connections (after every transaction without a
+    pool, or when a ``Database`` is closed), which keeps the suite fast without changing
+    anything the tests observe."""
+
+    def __init__(self, template: Path, directory: Path) -> None:
+        self._template = template
+        self._directory = directory
+        self._keepers: list[sqlite3.Connection] = []
+
+    def __call__(self) -> str:
+        dest = self._directory / f"{_unique('pitstop')}.db"
+        shutil.copyfile(self._template, dest)
+        keeper = sqlite3.connect(dest)
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        self._keepers.append(keeper)
+        return sqlite_url(dest)
+
+    def close(self) -> None:
+        for keeper in self._keepers:
+            keeper.close()
+        self._keepers.clear()
 
 
 @pytest.fixture
-def fresh_sqlite_url(sqlite_template: Path, tmp_path: Path) -> Callable[[], str]:
-    """Call it for another fresh migrated SQLite database (e.g. once per hypothesis example)."""
-    return lambda: copy_sqlite_template(sqlite_template, tmp_path)
+def fresh_sqlite_url(sqlite_template: Path, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Call it for another fresh migrated SQLite database (e.g. once per hypothesis example);
+    returns the database's URL."""
+    copies = SqliteCopies(sqlite_template, tmp_path)
+    try:
+        yield copies
+    finally:
+        copies.close()
 
 
 # PostgreSQL ---------------------------------------------------------------------------------
@@ -148,9 +176,8 @@ class PgServer:
 
     def dsn(self, database: str) -> str:
         """The same address for asyncpg itself (which does not know SQLAlchemy's driver name)."""
-        return (
-            self.base.set(drivername="postgresql", database=database)
-            .render_as_string(hide_password=False)
+        return self.base.set(drivername="postgresql", database=database).render_as_string(
+            hide_password=False
         )
 
     async def admin(self, sql: str) -> None:
@@ -215,15 +242,73 @@ def pg_template(pg_server: PgServer) -> Iterator[str]:
         run_blocking(lambda: pg_server.drop_database(name))
 
 
+class PgClones:
+    """Per-test clones of the template database, made ahead of time and dropped afterwards
+    on worker threads, so that the (fsync-bound) CREATE and DROP DATABASE overlap with the
+    tests instead of adding to their time. Creating and dropping have separate workers so
+    that a backlog of drops never holds up the next test."""
+
+    AHEAD = 4
+
+    def __init__(self, server: PgServer, template: str) -> None:
+        self._server = server
+        self._template = template
+        self._creators = concurrent.futures.ThreadPoolExecutor(3, "pg-create")
+        self._droppers = concurrent.futures.ThreadPoolExecutor(4, "pg-drop")
+        self._ready: collections.deque[concurrent.futures.Future[str]] = collections.deque()
+        self._drops: list[concurrent.futures.Future[None]] = []
+
+    def _create(self, template: str | None) -> str:
+        name = _unique("pitstop_t")
+        asyncio.run(self._server.create_database(name, template=template))
+        return name
+
+    def _drop(self, name: str) -> None:
+        asyncio.run(self._server.drop_database(name))
+
+    def take(self) -> str:
+        """The name of a fresh clone, for one test only."""
+        while len(self._ready) <= self.AHEAD:
+            self._ready.append(self._creators.submit(self._create, self._template))
+        return self._ready.popleft().result()
+
+    def blank(self) -> str:
+        """The name of a new empty (never migrated) database, for one test only."""
+        return self._creators.submit(self._create, None).result()
+
+    def give_back(self, name: str) -> None:
+        self._drops.append(self._droppers.submit(self._drop, name))
+
+    def close(self) -> None:
+        try:
+            for made in self._ready:
+                with contextlib.suppress(Exception):  # a failed create left nothing to drop
+                    self.give_back(made.result())
+            for dropped in self._drops:
+                dropped.result()
+        finally:
+            self._creators.shutdown(wait=True)
+            self._droppers.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def pg_clones(pg_server: PgServer, pg_template: str) -> Iterator[PgClones]:
+    clones = PgClones(pg_server, pg_template)
+    try:
+        yield clones
+    finally:
+        clones.close()
+
+
 @pytest.fixture
-async def pg_database(pg_server: PgServer, pg_template: str) -> AsyncIterator[str]:
-    """A fresh migrated PostgreSQL database for one test; returns its URL."""
-    name = _unique("pitstop_t")
-    await pg_server.create_database(name, template=pg_template)
+def pg_database(pg_server: PgServer, pg_clones: PgClones) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for one test (a clone of the template, dropped
+    after the test); returns its URL."""
+    name = pg_clones.take()
     try:
         yield pg_server.url(name)
     finally:
-        await pg_server.drop_database(name)
+        pg_clones.give_back(name)
 
 
 # The database under test ----------------------------------------------------------------------
@@ -238,9 +323,8 @@ BACKENDS = [
 def database_url(request: pytest.FixtureRequest) -> str:
     """The URL of a fresh database migrated to head, on each backend in turn."""
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        tmp_path: Path = request.getfixturevalue("tmp_path")
-        return copy_sqlite_template(template, tmp_path)
+        fresh: Callable[[], str] = request.getfixturevalue("fresh_sqlite_url")
+        return fresh()
     return str(request.getfixturevalue("pg_database"))
 
 

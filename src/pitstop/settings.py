@@ -28,3 +28,12 @@ class Settings(BaseSettings):
     port: int = 8080
     sqlite_busy_timeout_ms: int = 5000
     page_size_max: int = 500
+    workers: int = Field(default=1, ge=0, description="Job workers inside `serve`")
+    lease_ttl_s: float = Field(
+        default=15.0, gt=0, description="A dead worker's jobs move on after this"
+    )
+    max_running: int | None = Field(default=None, ge=1, description="Running jobs, all fabrics")
+    max_running_per_fabric: int | None = Field(default=None, ge=1)
+    sim_state_dir: Path | None = Field(
+        default=None, description="Where simulated devices keep their state (in memory if unset)"
+    )

@@ -4,7 +4,7 @@ inventory builder that goes through the real repositories."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,20 +28,18 @@ BACKENDS = [
 
 
 @pytest.fixture(params=BACKENDS)
-async def blank_database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database (never migrated), on each backend in turn."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
         return
+    clones: Any = request.getfixturevalue("pg_clones")
     server: Any = request.getfixturevalue("pg_server")
-    name = f"pitstop_t_{uuid.uuid4().hex[:12]}"
-    await server.create_database(name)
+    name = clones.blank()
     try:
         yield server.url(name)
     finally:
-        await server.drop_database(name)
+        clones.give_back(name)
 
 
 def spec(

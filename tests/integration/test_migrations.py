@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from pitstop.domain.audit import GENESIS
 from pitstop.storage.database import Database, create_engine
 from pitstop.storage.migrate import (
     alembic_config,
@@ -45,6 +46,9 @@ async def test_upgrade_is_idempotent(blank_database_url: str) -> None:
         await upgrade(engine)
         assert await current_revision(engine) == head_revision()
         assert await schema_drift(engine) == []
+        async with engine.connect() as conn:
+            heads = (await conn.execute(text("SELECT id, seq, hash FROM audit_head"))).all()
+        assert [tuple(r) for r in heads] == [(1, 0, GENESIS)]  # seeded once, not twice
     finally:
         await engine.dispose()
 
@@ -57,4 +61,9 @@ async def test_per_test_database_is_migrated_and_empty(db: Database) -> None:
     assert await current_revision(db.engine) == head_revision()
     async with db.transaction() as s:
         for table in Base.metadata.tables:
-            assert await s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
+            rows = (await s.execute(text(f"SELECT * FROM {table}"))).all()
+            if table == "audit_head":
+                # The chain's head starts at genesis, so the first appends lock a row.
+                assert [tuple(r) for r in rows] == [(1, 0, GENESIS)]
+            else:
+                assert rows == [], table

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import (
@@ -46,7 +47,7 @@ async def sql(store: Store, statement: str, **params: Any) -> list[Any]:
     """Raw SQL in its own committed transaction; returns the rows (if any)."""
     async with store.db.transaction() as s:
         result = await s.execute(text(statement), params)
-        return list(result.all()) if result.returns_rows else []
+        return list(result.all()) if statement.lstrip().upper().startswith("SELECT") else []
 
 
 async def count(store: Store, table: str, where: str = "", **params: Any) -> int:
@@ -77,6 +78,15 @@ async def change(
             via=Via.ENGINE if actor.role is Role.ENGINE else Via.API,
             **kwargs,
         )
+
+
+async def make_token(
+    store: Store, name: str, role: Role = Role.VIEWER, **kwargs: Any
+) -> tuple[Any, str]:
+    kwargs.setdefault("fabrics", ())
+    kwargs.setdefault("expires_at", None)
+    async with store.unit() as u:
+        return await u.tokens.create(name=name, role=role, actor=ADMIN, via=Via.CLI, **kwargs)
 
 
 async def verify_clean(store: Store) -> int:
@@ -114,7 +124,11 @@ async def test_fabric_create_get_list_update_delete(store: Store, clock: Any) ->
     async with store.unit() as u:
         updated = await u.fabrics.update("dc2", description="renamed", labels={"site": "c"})
         untouched = await u.fabrics.update(str(created.id), description=None, labels=None)
-    assert (updated.description, updated.labels, updated.updated_at) == ("renamed", {"site": "c"}, later)
+    assert (updated.description, updated.labels, updated.updated_at) == (
+        "renamed",
+        {"site": "c"},
+        later,
+    )
     assert (untouched.description, untouched.labels) == ("renamed", {"site": "c"})
     async with store.unit() as u:
         assert await u.fabrics.get("dc2") == untouched
@@ -180,9 +194,13 @@ async def test_groups_create_list_counts_update_delete(store: Store, inventory: 
         await u.fabrics.create_group(
             dc1.id, name="leaves", max_unavailable=Budget.parse("25%"), description=""
         )
-        await u.fabrics.create_group(dc1.id, name="empty", max_unavailable=Budget(0), description="")
+        await u.fabrics.create_group(
+            dc1.id, name="empty", max_unavailable=Budget(0), description=""
+        )
         # The same group name in another fabric is a different group.
-        await u.fabrics.create_group(dc2.id, name="spines", max_unavailable=Budget(2), description="")
+        await u.fabrics.create_group(
+            dc2.id, name="spines", max_unavailable=Budget(2), description=""
+        )
     assert spines.max_unavailable == Budget(1)
     await inventory.device(dc1, "spine1", groups=("spines",))
     await inventory.device(dc1, "spine2", groups=("spines",))
@@ -321,10 +339,18 @@ async def test_same_device_name_twice_in_one_fabric_is_refused(
 ) -> None:
     dc1 = await inventory.fabric("dc1")
     await inventory.device(dc1, "leaf1")
-    with pytest.raises(Exception):  # noqa: B017 - see the report: IntegrityError, not Conflict
+    # Whatever the error, the unique constraint holds and nothing is half written.
+    with pytest.raises((Conflict, IntegrityError)):
         await inventory.device(dc1, "leaf1")
     assert await count(store, "devices") == 1
     assert await count(store, "audit_log") == 1
+
+
+async def test_duplicate_device_name_is_a_conflict(store: Store, inventory: Any) -> None:
+    dc1 = await inventory.fabric("dc1")
+    await inventory.device(dc1, "leaf1")
+    with pytest.raises(Conflict):
+        await inventory.device(dc1, "leaf1")
 
 
 # Devices: listing -----------------------------------------------------------------------------
@@ -354,7 +380,7 @@ async def fleet(store: Store, inventory: Any) -> dict[str, Any]:
         ("dc2", "leaf1"): await inventory.device(
             dc2, "leaf1", labels={"rack": "r9", "env": "prod"}, groups=("g1",)
         ),
-        ("dc2", "edge-a"): await inventory.device(dc2, "edge-a", role="edge", labels={})
+        ("dc2", "edge-a"): await inventory.device(dc2, "edge-a", role="edge", labels={}),
     }
     return {"dc1": dc1, "dc2": dc2, "ids": ids}
 
@@ -372,7 +398,10 @@ async def test_page_filters(store: Store, fleet: dict[str, Any]) -> None:
     assert sorted(everything) == sorted(fleet["ids"])
     assert [n for _, n in everything] == sorted(n for _, n in everything)
 
-    assert await names(store, DeviceFilter(fabric_id=dc2.id)) == [("dc2", "edge-a"), ("dc2", "leaf1")]
+    assert await names(store, DeviceFilter(fabric_id=dc2.id)) == [
+        ("dc2", "edge-a"),
+        ("dc2", "leaf1"),
+    ]
     assert await names(store, DeviceFilter(statuses=(S.PENDING,))) == [("dc1", "border_1")]
     assert len(await names(store, DeviceFilter(statuses=(S.PENDING, S.ACTIVATED)))) == 6
     assert await names(store, DeviceFilter(statuses=(S.MAINTENANCE,))) == []
@@ -405,41 +434,44 @@ async def test_page_filters(store: Store, fleet: dict[str, Any]) -> None:
     ) == [("dc1", "leaf2")]
 
 
-async def test_page_needs_attention_filter(
-    store: Store, fleet: dict[str, Any]
-) -> None:
+async def test_page_needs_attention_filter(store: Store, fleet: dict[str, Any]) -> None:
     await change(store, fleet["ids"][("dc1", "spine1")], S.ERROR, ENGINE, reason="lost")
     assert await names(store, DeviceFilter(needs_attention=True)) == [("dc1", "spine1")]
     assert len(await names(store, DeviceFilter(needs_attention=False))) == 5
 
 
-@pytest.mark.parametrize(
-    ("selector", "expected"),
-    [
-        ("rack=r1", {("dc1", "leaf1"), ("dc1", "spine1")}),
-        ("rack==r1", {("dc1", "leaf1"), ("dc1", "spine1")}),
-        # != also matches devices without the key, as in Kubernetes.
-        ("rack!=r1", {("dc1", "leaf2"), ("dc1", "border_1"), ("dc2", "leaf1"), ("dc2", "edge-a")}),
-        ("env", {("dc1", "leaf1"), ("dc1", "leaf2"), ("dc1", "border_1"), ("dc2", "leaf1")}),
-        ("!env", {("dc1", "spine1"), ("dc2", "edge-a")}),
-        ("env=prod,rack!=r2", {("dc1", "leaf1"), ("dc2", "leaf1")}),
-        ("rack,!env", {("dc1", "spine1")}),
-        ("env=lab,rack", set()),
-        ("nokey", set()),
-        ("!nokey", "all"),
-    ],
-)
-async def test_page_label_selectors(
-    store: Store, fleet: dict[str, Any], selector: str, expected: Any
-) -> None:
-    terms = parse_selector(selector)
+SELECTORS: list[tuple[str, set[tuple[str, str]] | None]] = [
+    ("rack=r1", {("dc1", "leaf1"), ("dc1", "spine1")}),
+    ("rack==r1", {("dc1", "leaf1"), ("dc1", "spine1")}),
+    # != also matches devices without the key, as in Kubernetes.
+    ("rack!=r1", {("dc1", "leaf2"), ("dc1", "border_1"), ("dc2", "leaf1"), ("dc2", "edge-a")}),
+    ("env", {("dc1", "leaf1"), ("dc1", "leaf2"), ("dc1", "border_1"), ("dc2", "leaf1")}),
+    ("!env", {("dc1", "spine1"), ("dc2", "edge-a")}),
+    ("env=prod,rack!=r2", {("dc1", "leaf1"), ("dc2", "leaf1")}),
+    ("rack,!env", {("dc1", "spine1")}),
+    ("env=lab,rack", set()),
+    ("rack=R1", set()),  # values are case-sensitive
+    ("nokey", set()),
+    ("!nokey", None),  # everything
+    ("", None),
+]
+
+
+async def test_page_label_selectors(store: Store, fleet: dict[str, Any]) -> None:
     async with store.unit() as u:
         everything = (await u.devices.page(DeviceFilter(), limit=100)).items
-    if expected == "all":
-        expected = set(fleet["ids"])
-    # The SQL agrees with the literal expectation and with the domain's own matcher.
-    assert {(d.fabric, d.name) for d in everything if matches(terms, d.labels)} == expected
-    assert set(await names(store, DeviceFilter(selector=tuple(terms)))) == expected
+    for selector, wanted in SELECTORS:
+        expected = set(fleet["ids"]) if wanted is None else wanted
+        terms = parse_selector(selector)
+        # The SQL agrees with the literal expectation and with the domain's own matcher.
+        in_python = {(d.fabric, d.name) for d in everything if matches(terms, d.labels)}
+        assert in_python == expected, selector
+        got = await names(store, DeviceFilter(fabric_id=None, selector=tuple(terms)))
+        assert set(got) == expected, selector
+    in_dc2 = await names(
+        store, DeviceFilter(fabric_id=fleet["dc2"].id, selector=tuple(parse_selector("env")))
+    )
+    assert in_dc2 == [("dc2", "leaf1")]
 
 
 async def test_page_cursor_walks_every_device_once_in_name_order(
@@ -447,6 +479,8 @@ async def test_page_cursor_walks_every_device_once_in_name_order(
 ) -> None:
     for i in range(5):
         await inventory.device(fleet["dc2"], f"leaf1{i}")
+    # A third leaf1, so that a page boundary falls between devices with the same name.
+    await inventory.device(await inventory.fabric("dc3"), "leaf1")
     seen: list[Device] = []
     cursor: str | None = None
     pages = 0
@@ -461,22 +495,27 @@ async def test_page_cursor_walks_every_device_once_in_name_order(
             assert len(page.items) == 2
             cursor = page.next_cursor
             assert pages < 20, "pagination does not terminate"
-    total = len(fleet["ids"]) + 5
+    total = len(fleet["ids"]) + 6
     assert len(seen) == total
     assert len({d.id for d in seen}) == total
     assert pages == (total + 1) // 2
+    # The names here sort the same in every collation, so Python's order is the database's.
     assert [d.name for d in seen] == sorted(d.name for d in seen)
-    # Ties on the name (leaf1 is in both fabrics) are broken consistently, not dropped.
-    assert [d.fabric for d in seen if d.name == "leaf1"] in (["dc1", "dc2"], ["dc2", "dc1"])
+    async with store.unit() as u:
+        unpaged = (await u.devices.page(DeviceFilter(), limit=100)).items
+    assert [d.id for d in seen] == [d.id for d in unpaged]
+    # Ties on the name (leaf1 is in three fabrics) are broken by id, across pages too.
+    assert [d.name for d in seen[2:5]] == ["leaf1"] * 3
+    tied = [d.id for d in seen if d.name == "leaf1"]
+    assert tied == sorted(tied)
+    assert sorted(d.fabric for d in seen if d.name == "leaf1") == ["dc1", "dc2", "dc3"]
 
     # A filter and a cursor together.
     walked: list[str] = []
     cursor = None
     async with store.unit() as u:
         while True:
-            page = await u.devices.page(
-                DeviceFilter(search="leaf"), limit=2, cursor=cursor
-            )
+            page = await u.devices.page(DeviceFilter(search="leaf"), limit=2, cursor=cursor)
             walked += [d.name for d in page.items]
             if (cursor := page.next_cursor) is None:
                 break
@@ -510,7 +549,11 @@ async def test_status_round_trip_through_maintenance(
         store, leaf, S.DRAINING, reason="optics swap", ticket="CHG-1", expected_end=end
     )
     assert (d.status, d.version) == (S.DRAINING, 2)
-    assert (d.status_changed_by, d.status_reason, d.status_changed_at) == (OPERATOR.name, "optics swap", t1)
+    assert (d.status_changed_by, d.status_reason, d.status_changed_at) == (
+        OPERATOR.name,
+        "optics swap",
+        t1,
+    )
     assert d.maintenance.reason == "optics swap"
     assert d.maintenance.ticket == "CHG-1"
     assert d.maintenance.requested_by == OPERATOR.name
@@ -614,9 +657,7 @@ async def test_stale_expected_version_is_a_conflict(store: Store, leaf: uuid.UUI
     assert (d.status, d.version) == (S.MAINTENANCE, 3)
 
 
-async def test_operator_scoped_to_other_fabrics_is_forbidden(
-    store: Store, leaf: uuid.UUID
-) -> None:
+async def test_operator_scoped_to_other_fabrics_is_forbidden(store: Store, leaf: uuid.UUID) -> None:
     elsewhere = Actor("dc9-ops", Role.OPERATOR, fabrics=frozenset({"dc9"}))
     before = await snapshot(store, leaf)
     with pytest.raises(Forbidden):
@@ -629,16 +670,18 @@ async def test_operator_scoped_to_other_fabrics_is_forbidden(
     assert (d.status, d.status_changed_by) == (S.DRAINING, "dc1-ops")
 
 
-async def test_error_needs_attention_until_an_admin_recovers(
-    store: Store, leaf: uuid.UUID
-) -> None:
+async def test_error_needs_attention_until_an_admin_recovers(store: Store, leaf: uuid.UUID) -> None:
     await change(store, leaf, S.DRAINING)
     d = await change(store, leaf, S.ERROR, ENGINE, reason="drain timed out")
     assert (d.status, d.needs_attention, d.attention_reason) == (S.ERROR, True, "drain timed out")
     assert d.version == 3
 
     before = await snapshot(store, leaf)
-    for actor, target in [(OPERATOR, S.ACTIVATED), (ENGINE, S.ACTIVATED), (OPERATOR, S.MAINTENANCE)]:
+    for actor, target in [
+        (OPERATOR, S.ACTIVATED),
+        (ENGINE, S.ACTIVATED),
+        (OPERATOR, S.MAINTENANCE),
+    ]:
         with pytest.raises(Forbidden):
             await change(store, leaf, target, actor)
     with pytest.raises(TransitionNotAllowed):
@@ -660,7 +703,11 @@ async def test_attention_reason_can_differ_from_the_status_reason(
     store: Store, leaf: uuid.UUID
 ) -> None:
     d = await change(store, leaf, S.ERROR, ADMIN, reason="unreachable", attention_reason="ssh down")
-    assert (d.status_reason, d.attention_reason, d.needs_attention) == ("unreachable", "ssh down", True)
+    assert (d.status_reason, d.attention_reason, d.needs_attention) == (
+        "unreachable",
+        "ssh down",
+        True,
+    )
     d = await change(store, leaf, S.MAINTENANCE, ADMIN)
     assert (d.needs_attention, d.attention_reason) == (False, None)
     assert d.maintenance.entered_at is not None
@@ -671,12 +718,44 @@ async def test_change_status_of_unknown_device(store: Store, leaf: uuid.UUID) ->
         await change(store, uuid.uuid4(), S.DRAINING)
 
 
+async def test_a_time_with_an_offset_is_stored_as_the_same_instant(
+    store: Store, leaf: uuid.UUID, clock: Any
+) -> None:
+    """``expected_end`` and token expiry arrive from API bodies with any UTC offset. (SQLite
+    keeps no offset: stored naively, +02:00 would read back two hours late.)"""
+    plus2 = timezone(timedelta(hours=2))
+    end = (clock() + timedelta(hours=4)).astimezone(plus2)
+    await change(store, leaf, S.DRAINING, expected_end=end)
+    assert (await get(store, leaf)).maintenance.expected_end == end
+
+    _, secret = await make_token(
+        store, "t", expires_at=(clock() + timedelta(hours=1)).astimezone(plus2)
+    )
+    clock.advance(minutes=90)
+    with pytest.raises(Unauthenticated, match="expired"):
+        async with store.unit() as u:
+            await u.tokens.authenticate(secret)
+
+
+async def test_audit_since_with_an_offset_means_the_same_instant(
+    store: Store, leaf: uuid.UUID, clock: Any
+) -> None:
+    """``GET /audit?since=...`` passes whatever offset the caller wrote."""
+    start = clock.advance(hours=1)
+    await change(store, leaf, S.DRAINING)
+    async with store.unit() as u:
+        in_utc = await u.audit.query(since=start)
+        east = await u.audit.query(since=start.astimezone(timezone(timedelta(hours=2))))
+        west = await u.audit.query(since=start.astimezone(timezone(timedelta(hours=-5))))
+    assert [e.seq for e in in_utc.items] == [2]
+    assert [e.seq for e in east.items] == [2]
+    assert [e.seq for e in west.items] == [2]
+
+
 # Devices: update and delete ------------------------------------------------------------------
 
 
-async def test_update_replaces_labels_and_groups(
-    store: Store, inventory: Any, clock: Any
-) -> None:
+async def test_update_replaces_labels_and_groups(store: Store, inventory: Any, clock: Any) -> None:
     dc1 = await inventory.fabric("dc1")
     await inventory.group(dc1, "g1")
     await inventory.group(dc1, "g2")
@@ -742,9 +821,7 @@ async def test_update_with_a_stale_version_or_outside_scope_changes_nothing(
     assert (await get(store, leaf)).labels == {"rack": "r1"}
 
 
-async def test_delete_only_pending_or_decommissioned(
-    store: Store, inventory: Any
-) -> None:
+async def test_delete_only_pending_or_decommissioned(store: Store, inventory: Any) -> None:
     dc1 = await inventory.fabric("dc1")
     active = await inventory.device(dc1, "leaf1", labels={"rack": "r1"})
     pending = await inventory.device(dc1, "leaf2", status=S.PENDING)
@@ -787,13 +864,15 @@ async def test_delete_only_pending_or_decommissioned(
 async def test_token_secret_is_shown_once_and_only_its_hash_is_stored(
     store: Store, clock: Any
 ) -> None:
-    async with store.unit() as u:
-        info, secret = await u.tokens.create(
-            name="ci", role=Role.OPERATOR, fabrics=("dc1",), expires_at=None, actor=ADMIN, via=Via.CLI
-        )
+    info, secret = await make_token(store, "ci", Role.OPERATOR, fabrics=("dc1",))
     assert secret.startswith("pst_")
     assert looks_like_token(secret)
-    assert (info.name, info.role, info.fabrics, info.created_by) == ("ci", Role.OPERATOR, ("dc1",), ADMIN.name)
+    assert (info.name, info.role, info.fabrics, info.created_by) == (
+        "ci",
+        Role.OPERATOR,
+        ("dc1",),
+        ADMIN.name,
+    )
     assert info.prefix == secret[:12]
     assert info.created_at == clock()
     assert info.last_used_at is None
@@ -809,10 +888,7 @@ async def test_token_secret_is_shown_once_and_only_its_hash_is_stored(
 
 
 async def test_token_authenticate_and_last_used(store: Store, clock: Any) -> None:
-    async with store.unit() as u:
-        _, secret = await u.tokens.create(
-            name="ops", role=Role.OPERATOR, fabrics=("dc1", "dc2"), expires_at=None, actor=ADMIN, via=Via.CLI
-        )
+    _, secret = await make_token(store, "ops", Role.OPERATOR, fabrics=("dc1", "dc2"))
     used = clock.advance(minutes=3)
     async with store.unit() as u:
         actor = await u.tokens.authenticate(secret)
@@ -825,18 +901,8 @@ async def test_token_authenticate_and_last_used(store: Store, clock: Any) -> Non
 async def test_token_unknown_revoked_or_expired_is_unauthenticated(
     store: Store, clock: Any
 ) -> None:
-    async with store.unit() as u:
-        _, short = await u.tokens.create(
-            name="short",
-            role=Role.VIEWER,
-            fabrics=(),
-            expires_at=clock() + timedelta(hours=1),
-            actor=ADMIN,
-            via=Via.CLI,
-        )
-        _, doomed = await u.tokens.create(
-            name="doomed", role=Role.ADMIN, fabrics=(), expires_at=None, actor=ADMIN, via=Via.CLI
-        )
+    _, short = await make_token(store, "short", expires_at=clock() + timedelta(hours=1))
+    _, doomed = await make_token(store, "doomed", Role.ADMIN)
 
     for bad in (new_token(), "not-a-token", "pst_short", ""):
         with pytest.raises(Unauthenticated) as exc:
@@ -880,15 +946,26 @@ async def test_token_unknown_revoked_or_expired_is_unauthenticated(
 async def test_duplicate_token_name_is_a_conflict(store: Store) -> None:
     async with store.unit() as u:
         assert not await u.tokens.any()
-        await u.tokens.create(name="ci", role=Role.VIEWER, fabrics=(), expires_at=None, actor=ADMIN, via=Via.CLI)
+    await make_token(store, "ci")
     with pytest.raises(Conflict) as exc:
-        async with store.unit() as u:
-            await u.tokens.create(name="ci", role=Role.ADMIN, fabrics=(), expires_at=None, actor=ADMIN, via=Via.CLI)
+        await make_token(store, "ci", Role.ADMIN)
     assert exc.value.code == "CONFLICT"
     async with store.unit() as u:
         assert await u.tokens.any()
         assert [(t.name, t.role) for t in await u.tokens.all()] == [("ci", Role.VIEWER)]
     assert await count(store, "audit_log") == 1
+
+
+async def test_concurrent_creates_of_one_token_name_give_one_token(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    """Two admins creating the same token name at once: one wins, the other gets CONFLICT."""
+    results = await asyncio.gather(
+        *(make_token(store, "same") for _ in range(8)), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results if isinstance(r, BaseException)] == ["Conflict"] * 7
+    async with store.unit() as u:
+        assert [t.name for t in await u.tokens.all()] == ["same"]
 
 
 # Audit --------------------------------------------------------------------------------------
@@ -938,9 +1015,7 @@ async def test_audit_query_filters_newest_first_with_cursor(
     assert rest.next_cursor is None
 
 
-async def test_audit_chain_verifies_and_detects_an_edit(
-    store: Store, leaf: uuid.UUID
-) -> None:
+async def test_audit_chain_verifies_and_detects_an_edit(store: Store, leaf: uuid.UUID) -> None:
     await change(store, leaf, S.DRAINING, reason="first")
     await change(store, leaf, S.MAINTENANCE, reason="second")
     await change(store, leaf, S.UNDRAINING, reason="third")
@@ -984,9 +1059,7 @@ async def test_audit_rows_roll_back_with_their_change(store: Store, leaf: uuid.U
     before = await snapshot(store, leaf)
     with pytest.raises(RuntimeError):
         async with store.unit() as u:
-            await u.devices.change_status(
-                leaf, target=S.DRAINING, actor=OPERATOR, via=Via.API
-            )
+            await u.devices.change_status(leaf, target=S.DRAINING, actor=OPERATOR, via=Via.API)
             raise RuntimeError("boom")
     assert await snapshot(store, leaf) == before
     await verify_clean(store)
@@ -995,9 +1068,7 @@ async def test_audit_rows_roll_back_with_their_change(store: Store, leaf: uuid.U
 # Concurrency --------------------------------------------------------------------------------
 
 
-async def test_concurrent_changes_to_one_device_apply_once(
-    store: Store, leaf: uuid.UUID
-) -> None:
+async def test_concurrent_changes_to_one_device_apply_once(store: Store, leaf: uuid.UUID) -> None:
     async def attempt(i: int) -> Device:
         actor = Actor(f"op-{i}", Role.OPERATOR)
         async with store.unit() as u:
@@ -1047,11 +1118,8 @@ async def test_concurrent_first_audit_rows_on_an_empty_database(store: Store) ->
     """The very first appends race to create the chain head; none may fail."""
 
     async def create(i: int) -> str:
-        async with store.unit() as u:
-            info, _ = await u.tokens.create(
-                name=f"t{i}", role=Role.VIEWER, fabrics=(), expires_at=None, actor=ADMIN, via=Via.CLI
-            )
-            return info.name
+        info, _ = await make_token(store, f"t{i}")
+        return str(info.name)
 
     results = await asyncio.gather(*(create(i) for i in range(10)), return_exceptions=True)
     assert [r for r in results if not isinstance(r, str)] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -9,8 +11,10 @@ from fastapi import FastAPI
 
 from pitstop import __version__
 from pitstop.api import problems
-from pitstop.api.routers import audit, devices, fabrics, health, inventory, tokens
+from pitstop.api.routers import audit, devices, fabrics, health, inventory, jobs, tokens
 from pitstop.api.startup import ensure_admin_token, seed_demo
+from pitstop.drivers.registry import DriverRegistry
+from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.settings import Settings
 from pitstop.storage.database import Database
 from pitstop.storage.migrate import upgrade
@@ -19,38 +23,71 @@ from pitstop.storage.store import Store
 Announce = Callable[[str], None]
 
 
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        lease_ttl_s=settings.lease_ttl_s,
+        max_running=settings.max_running,
+        max_running_per_fabric=settings.max_running_per_fabric,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     store: Store | None = None,
+    drivers: DriverRegistry | None = None,
+    workers: int | None = None,
     demo: bool = False,
     announce: Announce = print,
 ) -> FastAPI:
-    """Build the app. Given a ``store`` (tests), it is used as is; otherwise the app connects to
-    ``settings.database_url`` on start, migrates it, and creates the first admin token."""
+    """Build the app. Given a ``store`` (tests), it is used as is and no worker runs unless
+    ``workers`` says so; otherwise the app connects to ``settings.database_url`` on start,
+    migrates it, creates the first admin token, and runs ``settings.workers`` job workers."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if store is not None:
-            app.state.store = store
-            yield
-            return
-        db = Database.from_url(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        db: Database | None = None
+        live = store
+        if live is None:
+            db = Database.from_url(
+                settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            )
+            await upgrade(db.engine)
+            live = Store(db)
+            secret = await ensure_admin_token(live, bootstrap=settings.bootstrap_token, always=demo)
+            if demo and await seed_demo(live):
+                announce("Seeded the demo fleet: fabrics dc1 and storage.")
+            if secret and secret != settings.bootstrap_token:
+                announce(f"Admin token (shown once, store it now): {secret}")
+        registry = drivers or DriverRegistry.from_entry_points(
+            clock=live.clock, state_dir=settings.sim_state_dir
         )
-        await upgrade(db.engine)
-        own = Store(db)
-        app.state.store = own
-        secret = await ensure_admin_token(own, bootstrap=settings.bootstrap_token, always=demo)
-        if demo and await seed_demo(own):
-            announce("Seeded the demo fleet: fabrics dc1 and storage.")
-        if secret and secret != settings.bootstrap_token:
-            announce(f"Admin token (shown once, store it now): {secret}")
+        app.state.store = live
+        app.state.drivers = registry
+        count = workers if workers is not None else (settings.workers if store is None else 0)
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                Worker(store=live, drivers=registry, config=engine_config(settings)).run_forever(
+                    stop
+                )
+            )
+            for _ in range(count)
+        ]
         try:
             yield
         finally:
-            await db.close()
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if drivers is None:
+                await registry.aclose()
+            if db is not None:
+                await db.close()
 
     app = FastAPI(
         title="pitstop",
@@ -59,6 +96,6 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, fabrics, devices, inventory, tokens, audit):
+    for module in (health, fabrics, devices, inventory, jobs, tokens, audit):
         app.include_router(module.router)
     return app

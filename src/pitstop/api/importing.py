@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from pitstop.api.problems import clean_message
 from pitstop.api.schemas import DeviceIn, FabricIn, GroupIn, ImportResult
-from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.errors import FieldError, Forbidden, ValidationFailed
 from pitstop.domain.inventory import Budget
 from pitstop.domain.roles import Actor, Via
 from pitstop.storage.devices import DeviceSpec
@@ -227,6 +227,13 @@ async def run_import(
             c.add(plan.where + ".name", f"fabric {name!r} appears twice")
         seen_fabrics.add(name)
         f = existing.get(name)
+        if not actor.may_write_fabric(name):
+            raise Forbidden(
+                f"token {actor.name!r} may change only fabrics {', '.join(sorted(actor.fabrics))}",
+                fabric=name,
+            )
+        if f is None and actor.fabrics:
+            raise Forbidden("a token scoped to fabrics may not create fabrics", fabric=name)
         if f is None and not (create_fabrics and plan.where != "fabric"):
             c.add("fabric", f"fabric {name!r} does not exist")
         known_groups = await u.fabrics.group_names(f.id) if f else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,14 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem(
-    *, status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    extra: Mapping[str, Any] | None = None,
+    **more: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:pitstop:problem:{code.lower().replace('_', '-')}",
@@ -28,8 +36,10 @@ def problem(
         "code": code,
         "instance": instance,
     }
-    body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    # An error's own details never overwrite the members RFC 9457 defines.
+    body.update({k: v for k, v in {**(extra or {}), **more}.items() if k not in body})
+    headers = {"WWW-Authenticate": 'Bearer realm="pitstop"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def clean_message(msg: str) -> str:
@@ -54,7 +64,7 @@ def install(app: FastAPI) -> None:
             title=exc.title,
             detail=exc.detail,
             instance=request.url.path,
-            **exc.extra,
+            extra=exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -203,18 +203,39 @@ class DeviceCreate(DeviceIn):
     fabric: Name
 
 
+RolePattern = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
 class DevicePatch(Strict):
-    role: str | None = Field(default=None, min_length=1, max_length=63)
+    """Only the fields given change. ``null`` is refused: to empty labels or groups, send
+    ``{}`` or ``[]``."""
+
+    role: RolePattern | None = None
     driver: str | None = Field(default=None, min_length=1, max_length=63)
     connection: ConnectionIn | None = None
     labels: dict[str, str] | None = None
     groups: list[Name] | None = None
     version: int | None = Field(default=None, description="Refuse the change unless current")
 
+    # Validators run only for fields that were sent, so a None here is an explicit null.
+    @field_validator("role", "driver", "connection", "labels", "groups")
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("may not be null; leave the field out to keep it")
+        return v
+
     @field_validator("labels")
     @classmethod
-    def _labels(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return None if v is None else _check_labels(v)
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_labels(v)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a group is listed twice")
+        return v
 
 
 class StatusChange(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from importlib.resources import files
 
@@ -37,7 +38,7 @@ async def ensure_admin_token(
                 return None
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
             _, secret = await u.tokens.create(
-                name=f"demo-admin-{stamp}",
+                name=f"demo-admin-{stamp}-{secrets.token_hex(3)}",
                 role=Role.ADMIN,
                 fabrics=(),
                 expires_at=None,

@@ -64,6 +64,44 @@ class Client:
             kwargs["json"] = body
         return self.request("POST", path, **kwargs)
 
+    def stream(
+        self, path: str, last_event_id: str | None = None
+    ) -> Iterator[tuple[str, str, str | None]]:
+        """Server-sent events as (event, data, id), until the server closes the stream."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        try:
+            with self._http.stream(
+                "GET", path, headers=headers, timeout=httpx.Timeout(30.0, read=None)
+            ) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    body = resp.json() if resp.content else {}
+                    raise ApiError(
+                        body.get("code", f"HTTP_{resp.status_code}"), body.get("detail", ""), body
+                    )
+                event, event_id = "message", None
+                data: list[str] = []
+                for line in resp.iter_lines():
+                    if not line:
+                        if data:
+                            yield event, "\n".join(data), event_id
+                        event, data, event_id = "message", [], None
+                    elif line.startswith(":"):
+                        continue
+                    else:
+                        field, _, value = line.partition(":")
+                        value = value.removeprefix(" ")
+                        if field == "event":
+                            event = value
+                        elif field == "data":
+                            data.append(value)
+                        elif field == "id":
+                            event_id = value
+        except httpx.ConnectError as exc:
+            raise ApiError("UNREACHABLE", f"cannot reach the pitstop server at {self.url}") from exc
+
     def paged(self, path: str, *, limit: int | None = None, **params: Any) -> Iterator[Any]:
         """Every item of a cursor listing, fetching pages as it goes; at most ``limit``."""
         cursor: str | None = None

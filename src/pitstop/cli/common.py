@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,8 +27,27 @@ FabricOpt = Annotated[
 ]
 
 
+# The clients the running command opened; the root group closes them when it ends.
+_opened: ContextVar[list[Client] | None] = ContextVar("pitstop_cli_clients", default=None)
+
+
 def client() -> Client:
-    return Client(config.load())
+    c = Client(config.load())
+    opened = _opened.get()
+    if opened is not None:
+        opened.append(c)
+    return c
+
+
+@contextmanager
+def closing_clients() -> Iterator[None]:
+    token = _opened.set([])
+    try:
+        yield
+    finally:
+        for c in _opened.get() or []:
+            c.close()
+        _opened.reset(token)
 
 
 def since_param(text: str | None) -> str | None:

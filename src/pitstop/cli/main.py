@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, inventory, server
+from pitstop.cli import admin, inventory, jobs, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import err
 
@@ -36,6 +36,10 @@ app.add_typer(inventory.device_app, name="device")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.token_app, name="token")
 app.add_typer(server.db_app, name="db")
+app.add_typer(jobs.maintenance_app, name="maintenance")
+app.add_typer(jobs.job_app, name="job")
+app.command()(jobs.healthcheck)
+app.command()(server.worker)
 app.command()(server.serve)
 app.command()(server.demo)
 app.command()(admin.login)

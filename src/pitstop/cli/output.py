@@ -53,7 +53,7 @@ def emit(
     title: str | None = None,
 ) -> None:
     if fmt is Format.JSON:
-        console.print_json(json.dumps(data, default=str))
+        console.print_json(json.dumps(data, default=str), highlight=False)
         return
     if fmt is Format.YAML:
         console.out(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
@@ -84,15 +84,16 @@ def details(console: Console, data: dict[str, Any], *, title: str | None = None)
     console.print(table)
 
 
-def _cell(value: Any) -> Text | str:
+def _cell(value: Any) -> Text:
+    """Always a ``Text``: operators' free text (reasons, tickets) is never read as markup."""
     if isinstance(value, Text):
         return value
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return Text("yes" if value else "no")
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        return Text(", ".join(f"{k}={v}" for k, v in value.items()) or "-")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    return str(value)
+        return Text(", ".join(str(v) for v in value) or "-")
+    return Text(str(value))

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from pitstop.api.app import create_app
+from pitstop.api.app import create_app, engine_config
+from pitstop.drivers.registry import DriverRegistry
+from pitstop.engine.runner import Worker
 from pitstop.settings import Settings, default_database_url
 from pitstop.storage.database import Database
 from pitstop.storage.migrate import current_revision, upgrade
+from pitstop.storage.store import Store
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -51,6 +55,40 @@ def demo(host: HostOpt = None, port: PortOpt = None) -> None:
     """Run the server with the demo fleet (dc1 and storage) in a SQLite file of its own."""
     database_url = None if "PITSTOP_DATABASE_URL" in os.environ else default_database_url("demo.db")
     _run(_settings(host, port, database_url=database_url), demo=True)
+
+
+def worker(
+    count: Annotated[int, typer.Option(help="Workers in this process")] = 1,
+) -> None:
+    """Run job workers without the API (more capacity next to `pitstop serve`)."""
+    settings = Settings()
+
+    async def run() -> None:
+        db = Database.from_url(settings.database_url)
+        await upgrade(db.engine)
+        store = Store(db)
+        registry = DriverRegistry.from_entry_points(
+            clock=store.clock, state_dir=settings.sim_state_dir
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"{count} pitstop worker(s) on {settings.database_url}")
+        try:
+            await asyncio.gather(
+                *(
+                    Worker(
+                        store=store, drivers=registry, config=engine_config(settings)
+                    ).run_forever(stop)
+                    for _ in range(count)
+                )
+            )
+        finally:
+            await registry.aclose()
+            await db.close()
+
+    asyncio.run(run())
 
 
 @db_app.command("upgrade")

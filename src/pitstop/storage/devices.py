@@ -166,6 +166,36 @@ class DeviceRepository:
             await self._s.scalars(select(DeviceRow.name).where(DeviceRow.fabric_id == fabric_id))
         )
 
+    async def redundancy_view(
+        self, device: Device
+    ) -> tuple[
+        list[tuple[str, DeviceStatus]], list[tuple[str, str, list[tuple[str, DeviceStatus]]]]
+    ]:
+        """What the redundancy check needs: every device of the same role in the fabric, and
+        each group of the device with its budget and its members, all with their statuses."""
+        same_role = [
+            (name, DeviceStatus(status))
+            for name, status in (
+                await self._s.execute(
+                    select(DeviceRow.name, DeviceRow.status).where(
+                        DeviceRow.fabric_id == device.fabric_id, DeviceRow.role == device.role
+                    )
+                )
+            ).all()
+        ]
+        groups: dict[str, tuple[str, list[tuple[str, DeviceStatus]]]] = {}
+        member_group = DeviceGroupRow.__table__.alias("mine")
+        rows = await self._s.execute(
+            select(GroupRow.name, GroupRow.max_unavailable, DeviceRow.name, DeviceRow.status)
+            .join(DeviceGroupRow, DeviceGroupRow.group_id == GroupRow.id)
+            .join(DeviceRow, DeviceRow.id == DeviceGroupRow.device_id)
+            .join(member_group, member_group.c.group_id == GroupRow.id)
+            .where(member_group.c.device_id == device.id)
+        )
+        for gname, budget, member, status in rows.all():
+            groups.setdefault(gname, (budget, []))[1].append((member, DeviceStatus(status)))
+        return same_role, [(g, b, m) for g, (b, m) in sorted(groups.items())]
+
     # Writing -----------------------------------------------------------------------------
 
     async def create(

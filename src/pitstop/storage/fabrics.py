@@ -37,8 +37,9 @@ class FabricRepository:
 
     async def row(self, ref: str) -> FabricRow:
         key = as_uuid(ref)
-        q = select(FabricRow).where(FabricRow.id == key if key else FabricRow.name == ref)
-        row = await self._s.scalar(q)
+        row = await self._s.scalar(select(FabricRow).where(FabricRow.id == key)) if key else None
+        if row is None:  # a name may look like a UUID too
+            row = await self._s.scalar(select(FabricRow).where(FabricRow.name == ref))
         if row is None:
             raise NotFound(f"fabric {ref!r} does not exist", kind="fabric", ref=ref)
         return row
@@ -98,8 +99,9 @@ class FabricRepository:
     async def group_row(self, fabric_id: uuid.UUID, ref: str) -> GroupRow:
         key = as_uuid(ref)
         q = select(GroupRow).where(GroupRow.fabric_id == fabric_id)
-        q = q.where(GroupRow.id == key if key else GroupRow.name == ref)
-        row = await self._s.scalar(q)
+        row = await self._s.scalar(q.where(GroupRow.id == key)) if key else None
+        if row is None:
+            row = await self._s.scalar(q.where(GroupRow.name == ref))
         if row is None:
             raise NotFound(f"group {ref!r} does not exist in this fabric", kind="group", ref=ref)
         return row

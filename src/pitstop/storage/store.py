@@ -11,6 +11,7 @@ from pitstop.storage.clock import Clock, utcnow
 from pitstop.storage.database import Database
 from pitstop.storage.devices import DeviceRepository
 from pitstop.storage.fabrics import FabricRepository
+from pitstop.storage.jobs import JobRepository
 from pitstop.storage.tokens import TokenRepository
 
 
@@ -22,6 +23,7 @@ class Unit:
     devices: DeviceRepository
     tokens: TokenRepository
     audit: AuditLog
+    jobs: JobRepository
 
 
 class Store:
@@ -38,4 +40,5 @@ class Store:
                 devices=DeviceRepository(session, self.clock, audit),
                 tokens=TokenRepository(session, self.clock, audit),
                 audit=audit,
+                jobs=JobRepository(session, self.clock),
             )

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pitstop.domain.errors import Conflict, NotFound, Unauthenticated
@@ -77,7 +78,10 @@ class TokenRepository:
             expires_at=expires_at,
         )
         self._s.add(row)
-        await self._s.flush()
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # a concurrent create won the name
+            raise Conflict(f"a token named {name!r} already exists", name=name) from exc
         await self._audit.append(
             actor=actor.name,
             action="token.create",
@@ -117,9 +121,12 @@ class TokenRepository:
 
     async def revoke(self, ref: str, *, actor: Actor, via: Via) -> TokenInfo:
         key = as_uuid(ref)
-        row = await self._s.scalar(
-            select(TokenRow).where(TokenRow.id == key if key else TokenRow.name == ref)
-        )
+        # Locked, so two concurrent revokes write one audit row between them.
+        by_id = select(TokenRow).where(TokenRow.id == key).with_for_update()
+        row = await self._s.scalar(by_id) if key else None
+        if row is None:
+            by_name = select(TokenRow).where(TokenRow.name == ref).with_for_update()
+            row = await self._s.scalar(by_name)
         if row is None:
             raise NotFound(f"token {ref!r} does not exist", kind="token", ref=ref)
         if row.revoked_at is None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pitstop.api.deps import ActorDep, Admin, Operator, StoreDep, ViaDep
+from pitstop.api.deps import ActorDep, Admin, Operator, StoreDep, ViaDep, check_fabric_scope
 from pitstop.api.schemas import DeviceCreate, DeviceOut, DevicePatch, Page, StatusChange
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.lifecycle import DeviceStatus
@@ -96,6 +96,7 @@ async def create_device(
 ) -> DeviceOut:
     async with store.unit() as u:
         f = await u.fabrics.row(body.fabric)
+        check_fabric_scope(actor, f.name)
         if body.name in await u.devices.names_in_fabric(f.id):
             raise ValidationFailed(
                 f"device {body.name!r} already exists in fabric {f.name!r}",

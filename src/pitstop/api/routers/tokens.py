@@ -28,7 +28,7 @@ async def create_token(body: TokenIn, store: StoreDep, actor: Admin, via: ViaDep
     if actor.fabrics:
         raise Forbidden("a token scoped to fabrics may not create tokens")
     try:
-        ttl = parse_duration(body.expires_in) if body.expires_in else None
+        ttl = parse_duration(body.expires_in) if body.expires_in is not None else None
     except ValueError as exc:
         raise ValidationFailed(str(exc), [FieldError("expires_in", str(exc))]) from exc
     async with store.unit() as u:
@@ -38,7 +38,7 @@ async def create_token(body: TokenIn, store: StoreDep, actor: Admin, via: ViaDep
             name=body.name,
             role=body.role,
             fabrics=tuple(body.fabrics),
-            expires_at=store.clock() + ttl if ttl else None,
+            expires_at=store.clock() + ttl if ttl is not None else None,
             actor=actor,
             via=via,
         )

@@ -1,0 +1,137 @@
+"""Steps shared by the workflows: validation, health checks, snapshots, verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pitstop.domain.health import CheckResult, CheckStatus, evaluate, interface_rates, overall
+from pitstop.domain.inventory import Budget
+from pitstop.domain.jobs import Level, Mode
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.metrics import Snapshot
+from pitstop.domain.redundancy import GroupState, Member, check_redundancy
+from pitstop.engine.codec import health_from_json, health_to_json, rates_to_json
+from pitstop.engine.context import StepContext, StepFailed
+
+
+def _results(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [r.as_dict() for r in results]
+
+
+async def validate_status(ctx: StepContext, expected: DeviceStatus) -> dict[str, Any]:
+    status = await ctx.current_status()
+    if status is not expected:
+        raise StepFailed(
+            f"{ctx.device.name} is {status.value}; this workflow starts from {expected.value}",
+            {"status": status.value},
+        )
+    return {"status": status.value}
+
+
+async def validate_activation(ctx: StepContext) -> dict[str, Any]:
+    """The device is activated, and taking it out keeps redundancy (unless switched off)."""
+    status = await ctx.current_status()
+    problems: list[str] = []
+    if status is not DeviceStatus.ACTIVATED:
+        problems.append(f"{ctx.device.name} is {status.value}, not activated")
+    results: list[CheckResult] = []
+    if ctx.params.checks.redundancy.enabled:
+        async with ctx.store.unit() as u:
+            same_role, groups = await u.devices.redundancy_view(ctx.device)
+        results = check_redundancy(
+            device=ctx.device.name,
+            role=ctx.device.role,
+            same_role=[Member(n, s) for n, s in same_role],
+            groups=[
+                GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in members))
+                for g, b, members in groups
+            ],
+        )
+        problems += [r.message for r in results if r.status is CheckStatus.FAIL]
+    for r in results:
+        level = "fail" if r.status is CheckStatus.FAIL else "ok"
+        await ctx.info(f"redundancy {level}: {r.message}", check=r.as_dict())
+    output = {"status": status.value, "redundancy": _results(results), "problems": problems}
+    if problems and ctx.job.mode is not Mode.TEST_RUN:
+        raise StepFailed("; ".join(problems), output)
+    return output
+
+
+async def health(ctx: StepContext) -> dict[str, Any]:
+    """Two samples ``sample_interval_s`` apart: absolute checks on the second, rates between."""
+    first = await ctx.driver.health()
+    await ctx.sleep(ctx.params.sample_interval_s)
+    second = await ctx.driver.health()
+    if second.at <= first.at:
+        second_or_none = None  # no window to take rates over
+        rates: tuple[Any, ...] = ()
+    else:
+        second_or_none = second
+        rates = interface_rates(first, second)
+    results = evaluate(first, second_or_none, ctx.params)
+    verdict = overall(results)
+    for r in results:
+        if r.status is CheckStatus.SKIP:
+            continue
+        await ctx.log(
+            _LEVEL[r.status],
+            f"{r.check} {r.status.value}: {r.message}",
+            {"check": r.as_dict()},
+        )
+    output = {
+        "checks": _results(results),
+        "overall": verdict.value,
+        "sample": health_to_json(second),
+        "rates": rates_to_json(rates),
+    }
+    aborting = ctx.params.health_check_abort and ctx.job.mode is not Mode.TEST_RUN
+    if verdict is CheckStatus.FAIL and aborting:
+        failed = [r.check for r in results if r.status is CheckStatus.FAIL]
+        raise StepFailed(f"health checks failed: {', '.join(failed)}", output)
+    return output
+
+
+_LEVEL = {
+    CheckStatus.PASS: Level.INFO,
+    CheckStatus.WARN: Level.WARNING,
+    CheckStatus.FAIL: Level.ERROR,
+    CheckStatus.SKIP: Level.DEBUG,
+}
+
+
+async def snapshot(ctx: StepContext, health_step: str) -> dict[str, Any]:
+    """Config backup plus the operational state the health step measured."""
+    config = await ctx.driver.backup_config()
+    measured = ctx.outputs[health_step]
+    snap = Snapshot(
+        at=ctx.clock(),
+        config=config,
+        health=health_from_json(dict(measured["sample"])),
+    )
+    await ctx.info(
+        f"snapshot taken: {len(config.splitlines())} config lines, "
+        f"{len(snap.health.bgp_peers)} BGP peers, {len(snap.health.interfaces)} interfaces",
+    )
+    return {
+        "at": snap.at.isoformat(),
+        "config": config,
+        "health": measured["sample"],
+        "rates": measured.get("rates", []),
+    }
+
+
+async def verdict(ctx: StepContext) -> dict[str, Any]:
+    """Would activation go ahead? Fails the job when it would not (test runs, health checks)."""
+    problems: list[str] = []
+    validation = ctx.outputs.get("validate", {})
+    problems += list(validation.get("problems", []))
+    measured = ctx.outputs.get("health", {})
+    failed = [c["check"] for c in measured.get("checks", []) if c["status"] == "fail"]
+    warned = [c["check"] for c in measured.get("checks", []) if c["status"] == "warn"]
+    if failed and (ctx.params.health_check_abort or ctx.job.type.value == "healthcheck"):
+        problems.append(f"health checks failed: {', '.join(failed)}")
+    output = {"problems": problems, "warnings": warned, "passed": not problems}
+    if problems:
+        raise StepFailed("; ".join(problems), output)
+    await ctx.info("all checks passed" + (f" (warnings: {', '.join(warned)})" if warned else ""))
+    return output

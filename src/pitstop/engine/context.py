@@ -1,0 +1,124 @@
+"""What a workflow step sees: the job, the device, its driver, the resolved parameters, the
+outputs of earlier steps, and fenced ways to write (log lines, status changes).
+
+Every write goes through ``fenced()``: one transaction that first checks this worker still
+holds the job's lease epoch. A worker that lost its lease (paused past its expiry while another
+took over) has its late writes refused with ``LeaseLost``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pitstop.domain.errors import PitstopError
+from pitstop.domain.inventory import Device
+from pitstop.domain.jobs import Job, Level
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.parameters import AdvancedParameters
+from pitstop.domain.roles import Actor, Role, Via
+from pitstop.drivers.base import Driver
+from pitstop.storage.store import Store, Unit
+from pitstop.storage.tables import JobRow
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class StepFailed(PitstopError):
+    """A step ran and found a reason to stop the job (a failed check, a drain that never
+    converged). ``output`` is kept as the step's output."""
+
+    code = "STEP_FAILED"
+    http_status = 409
+    title = "Step failed"
+
+    def __init__(self, detail: str, output: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.output = dict(output or {})
+
+
+@dataclass
+class StepContext:
+    store: Store
+    job: Job
+    epoch: int
+    device: Device
+    driver: Driver
+    params: AdvancedParameters
+    clock: Callable[[], datetime]
+    sleep: Sleep
+    outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    step: str | None = None
+
+    @property
+    def job_id(self) -> uuid.UUID:
+        return self.job.id
+
+    @property
+    def actor(self) -> Actor:
+        # The engine acts for whoever asked for the job; the audit records both.
+        return Actor(name=self.job.created_by, role=Role.ENGINE)
+
+    async def fenced(self, write: Callable[[Unit, JobRow], Awaitable[T]]) -> T:
+        async with self.store.unit() as u:
+            row = await u.jobs.fence(self.job.id, self.epoch)
+            return await write(u, row)
+
+    async def log(self, level: Level, message: str, data: Mapping[str, Any] | None = None) -> None:
+        async def write(u: Unit, _: JobRow) -> None:
+            await u.jobs.add_event(
+                self.job.id,
+                level=level,
+                message=message,
+                step=self.step,
+                device=self.device.name,
+                data=data,
+            )
+
+        await self.fenced(write)
+
+    async def info(self, message: str, **data: Any) -> None:
+        await self.log(Level.INFO, message, data)
+
+    async def warn(self, message: str, **data: Any) -> None:
+        await self.log(Level.WARNING, message, data)
+
+    async def set_status(
+        self, target: DeviceStatus, *, reason: str | None = None, attention: str | None = None
+    ) -> Device:
+        """Move the device, fenced and audited (via engine, with this job's id)."""
+
+        async def write(u: Unit, _: JobRow) -> Device:
+            current = await u.devices.get(self.device.id)
+            if current.status is target:
+                return current  # already done by an earlier run of this step
+            params = self.job.params
+            return await u.devices.change_status(
+                self.device.id,
+                target=target,
+                actor=self.actor,
+                via=Via.ENGINE,
+                reason=reason or params.get("reason"),
+                ticket=params.get("ticket"),
+                job_id=self.job.id,
+                expected_end=_when(params.get("expected_end")),
+                attention_reason=attention,
+            )
+
+        self.device = await self.fenced(write)
+        await self.info(f"status {target.value}", status=target.value)
+        return self.device
+
+    async def current_status(self) -> DeviceStatus:
+        async with self.store.unit() as u:
+            return (await u.devices.get(self.device.id)).status
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

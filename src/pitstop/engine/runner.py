@@ -1,0 +1,290 @@
+"""Workers: claim a job's lease, run its steps in order, keep the lease alive, and finish it.
+
+At-least-once: a step that was running when its worker died runs again on the worker that
+takes the job over, so every step is idempotent. Everything a worker writes is fenced by the
+lease epoch it claimed with (``StepContext.fenced``), so a worker that lost its lease cannot
+change anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pitstop.domain.errors import PitstopError
+from pitstop.domain.jobs import JobStatus, Level, StepStatus
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.parameters import resolve
+from pitstop.domain.roles import Actor, Role, Via
+from pitstop.drivers.registry import DriverRegistry
+from pitstop.engine.context import Sleep, StepContext, StepFailed
+from pitstop.engine.workflows import compensate, steps_for
+from pitstop.storage.jobs import LeaseLost
+from pitstop.storage.store import Store, Unit
+from pitstop.storage.tables import JobRow
+
+log = logging.getLogger("pitstop.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    lease_ttl_s: float = 15.0
+    poll_interval_s: float = 0.5
+    max_running: int | None = None
+    max_running_per_fabric: int | None = None
+
+
+@dataclass
+class Worker:
+    store: Store
+    drivers: DriverRegistry
+    config: EngineConfig = field(default_factory=EngineConfig)
+    clock: Callable[[], datetime] | None = None
+    sleep: Sleep = asyncio.sleep
+    name: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = self.store.clock
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.config.lease_ttl_s)
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                ran = await self.run_once()
+            except Exception:  # a bug in one job must not stop the worker
+                log.exception("worker %s: job failed unexpectedly", self.name)
+                ran = True
+            if not ran:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.poll_interval_s)
+
+    async def run_once(self) -> bool:
+        """Claim and run one job to its end (or until the lease is lost). False: none to run."""
+        async with self.store.unit() as u:
+            claimed = await u.jobs.claim(
+                worker=self.name,
+                lease_ttl=self.ttl,
+                max_running=self.config.max_running,
+                max_running_per_fabric=self.config.max_running_per_fabric,
+            )
+        if claimed is None:
+            return False
+        job_id, epoch = claimed
+        try:
+            await self._run(job_id, epoch)
+        except LeaseLost as exc:
+            log.warning("worker %s lost the lease of job %s: %s", self.name, job_id, exc)
+        return True
+
+    async def _run(self, job_id: uuid.UUID, epoch: int) -> None:
+        async with self.store.unit() as u:
+            job = await u.jobs.get(job_id)
+            device = await u.devices.get(job.device_id)
+            fabric = await u.fabrics.row(str(job.fabric_id))
+            fabric_params = dict(fabric.parameters or {})
+        assert self.clock is not None
+        try:
+            params = resolve(fabric_params, dict(job.params.get("advanced_parameters", {})))
+            driver = self.drivers.open(device)
+        except Exception as exc:  # unknown driver, bad parameters: nothing can run
+            await self._fail_unopened(job_id, epoch, exc)
+            return
+        ctx = StepContext(
+            store=self.store,
+            job=job,
+            epoch=epoch,
+            device=device,
+            driver=driver,
+            params=params,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        lost = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(job_id, epoch, lost))
+        try:
+            await self._steps(ctx, lost)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            with contextlib.suppress(Exception):
+                await driver.close()
+
+    async def _fail_unopened(self, job_id: uuid.UUID, epoch: int, exc: Exception) -> None:
+        """No driver, no way to touch the device: fail the job. A device caught half-way
+        (draining, undraining) is in an uncertain state and goes to error."""
+        code = exc.code if isinstance(exc, PitstopError) else "INTERNAL"
+        detail = exc.detail if isinstance(exc, PitstopError) else str(exc)
+        message = f"{code}: cannot start: {detail}"
+
+        async with self.store.unit() as u:
+            row = await u.jobs.fence(job_id, epoch)
+            job = await u.jobs.get(job_id)
+            device = await u.devices.get(job.device_id)
+            if device.status in (DeviceStatus.DRAINING, DeviceStatus.UNDRAINING):
+                await u.devices.change_status(
+                    device.id,
+                    target=DeviceStatus.ERROR,
+                    actor=Actor(name=job.created_by, role=Role.ENGINE),
+                    via=Via.ENGINE,
+                    reason=message,
+                    job_id=job_id,
+                    attention_reason=message,
+                )
+            await u.jobs.add_event(job_id, level=Level.ERROR, message=message, device=device.name)
+            await u.jobs.finish(row, status=JobStatus.FAILED, result={}, error=message)
+
+    async def _heartbeat(self, job_id: uuid.UUID, epoch: int, lost: asyncio.Event) -> None:
+        # Real time on purpose: leases are about wall-clock liveness of this process.
+        interval = max(self.config.lease_ttl_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            async with self.store.unit() as u:
+                ours = await u.jobs.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
+            if not ours:
+                lost.set()
+                return
+
+    async def _steps(self, ctx: StepContext, lost: asyncio.Event) -> None:
+        job = ctx.job
+        defs = steps_for(job.type, job.mode)
+        if job.attempt == 1 and all(s.runs == 0 for s in job.steps):
+            await ctx.info(f"{job.type.value} started on {ctx.device.name}", mode=job.mode)
+        elif any(s.runs for s in job.steps):
+            await ctx.warn(f"resumed by worker {self.name}", attempt=job.attempt)
+        for idx, (step_def, step) in enumerate(zip(defs, job.steps, strict=True)):
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+                ctx.outputs[step.name] = step.output
+                continue
+            if lost.is_set():
+                raise LeaseLost("heartbeat found the lease taken over")
+            if await self._cancel_requested(job.id):
+                await self._finish_undone(
+                    ctx, at_step=step.name, cancelled=True, reason="cancelled"
+                )
+                return
+            ctx.step = step.name
+
+            async def started(u: Unit, row: JobRow, i: int = idx) -> None:
+                await u.jobs.step_started(row, i)
+
+            await ctx.fenced(started)
+            try:
+                output = await self._timed(
+                    ctx, step_def.run, step_def.expected_s, step_def.timeout_s
+                )
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                await self._step_failed(ctx, idx, exc)
+                return
+            ctx.outputs[step.name] = output
+
+            async def done(
+                u: Unit, row: JobRow, i: int = idx, out: dict[str, Any] = output
+            ) -> None:
+                await u.jobs.step_finished(row, i, status=StepStatus.SUCCEEDED, output=out)
+
+            await ctx.fenced(done)
+        ctx.step = None
+        result = _result(ctx)
+        await ctx.info(f"{job.type.value} succeeded")
+
+        async def finish(u: Unit, row: JobRow) -> None:
+            await u.jobs.finish(row, status=JobStatus.SUCCEEDED, result=result)
+
+        await ctx.fenced(finish)
+
+    async def _timed(
+        self, ctx: StepContext, run: Any, expected_s: float, timeout_s: float
+    ) -> dict[str, Any]:
+        task = asyncio.ensure_future(run(ctx))
+        warn_after = 2 * expected_s
+        try:
+            done, _ = await asyncio.wait({task}, timeout=warn_after)
+            if not done:
+                await ctx.warn(
+                    f"step {ctx.step} is taking longer than twice its expected {expected_s:g} s"
+                )
+                done, _ = await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                raise StepFailed(f"step {ctx.step} timed out after {timeout_s:g} s")
+            result: dict[str, Any] = task.result()
+            return result
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _step_failed(self, ctx: StepContext, idx: int, exc: Exception) -> None:
+        message = exc.detail if isinstance(exc, PitstopError) else f"{type(exc).__name__}: {exc}"
+        code = exc.code if isinstance(exc, PitstopError) else "INTERNAL"
+        if not isinstance(exc, PitstopError):
+            log.exception("step %s of job %s raised", ctx.step, ctx.job.id)
+        output = exc.output if isinstance(exc, StepFailed) else {}
+        await ctx.log(Level.ERROR, f"{ctx.step} failed: {message}", {"code": code})
+
+        async def failed(u: Unit, row: JobRow) -> None:
+            await u.jobs.step_finished(
+                row, idx, status=StepStatus.FAILED, output=output, error=f"{code}: {message}"
+            )
+
+        await ctx.fenced(failed)
+        assert ctx.step is not None
+        await self._finish_undone(
+            ctx, at_step=ctx.step, cancelled=False, reason=f"{code}: {message}"
+        )
+
+    async def _finish_undone(
+        self, ctx: StepContext, *, at_step: str, cancelled: bool, reason: str
+    ) -> None:
+        ctx.step = "rollback"
+        undone = await compensate(ctx, at_step=at_step)
+        await ctx.log(Level.WARNING if cancelled else Level.ERROR, undone)
+        result = {**_result(ctx), "failed_step": at_step, "undo": undone}
+        status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
+
+        async def finish(u: Unit, row: JobRow) -> None:
+            await u.jobs.finish(row, status=status, result=result, error=reason)
+
+        await ctx.fenced(finish)
+
+    async def _cancel_requested(self, job_id: uuid.UUID) -> bool:
+        async with self.store.unit() as u:
+            return (await u.jobs.get(job_id)).cancel_requested
+
+
+def _result(ctx: StepContext) -> dict[str, Any]:
+    """The parts of the step outputs a person looks at first."""
+    out: dict[str, Any] = {"device": ctx.device.name, "status": ctx.device.status.value}
+    for key in ("health", "post_health"):
+        if key in ctx.outputs:
+            out["checks"] = ctx.outputs[key].get("checks", [])
+            out["overall"] = ctx.outputs[key].get("overall")
+    if "validate" in ctx.outputs and "redundancy" in ctx.outputs["validate"]:
+        out["redundancy"] = ctx.outputs["validate"]["redundancy"]
+    if "verify_drain" in ctx.outputs:
+        drain = ctx.outputs["verify_drain"]
+        out["drain"] = {k: drain.get(k) for k in ("seconds", "residual_pps", "limit_pps")}
+    if "compare" in ctx.outputs:
+        out["diff"] = ctx.outputs["compare"]
+    if "verdict" in ctx.outputs:
+        out["verdict"] = ctx.outputs["verdict"]
+    return out

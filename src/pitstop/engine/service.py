@@ -1,0 +1,148 @@
+"""Submitting and controlling jobs: the checks a request passes before a job is queued.
+
+Queueing a job takes the device's lock in the same transaction, so two requests can never both
+start work on one device. A device in maintenance accepts only deactivation and health checks
+(``DEVICE_UNDER_MAINTENANCE``); a device with a job gives ``DEVICE_BUSY``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pitstop.domain.errors import Conflict, DeviceBusy, DeviceUnderMaintenance, Forbidden
+from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobType, Mode
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.parameters import resolve
+from pitstop.domain.roles import Actor, Role, Via
+from pitstop.engine.workflows import plans
+from pitstop.storage.store import Store
+
+_STARTS_FROM = {
+    JobType.ACTIVATE: DeviceStatus.ACTIVATED,
+    JobType.DEACTIVATE: DeviceStatus.MAINTENANCE,
+}
+
+
+class JobService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def submit(
+        self,
+        *,
+        job_type: JobType,
+        device: str,
+        fabric: str | None,
+        mode: Mode | None,
+        advanced_parameters: Mapping[str, Any] | None,
+        reason: str | None,
+        ticket: str | None,
+        expected_end: datetime | None,
+        actor: Actor,
+        via: Via,
+    ) -> Job:
+        if actor.role is Role.VIEWER:
+            raise Forbidden("viewers may not start jobs")
+        if job_type is not JobType.ACTIVATE:
+            mode = None
+        elif mode is None:
+            mode = Mode.ACTIVATE
+        async with self._store.unit() as u:
+            fabric_id = (await u.fabrics.row(fabric)).id if fabric else None
+            device_id = await u.devices.resolve(device, fabric_id=fabric_id)
+            dev = await u.devices.get(device_id)
+            fabric_row = await u.fabrics.row(str(dev.fabric_id))
+            # Refuse bad parameters now, not half-way through the job.
+            resolve(dict(fabric_row.parameters or {}), dict(advanced_parameters or {}))
+            if not actor.may_write_fabric(dev.fabric):
+                raise Forbidden(f"token {actor.name!r} may not start jobs in fabric {dev.fabric!r}")
+            if dev.status is DeviceStatus.MAINTENANCE and job_type not in ALLOWED_IN_MAINTENANCE:
+                raise DeviceUnderMaintenance(
+                    f"{dev.name} is in maintenance: only deactivation and health checks may run",
+                    device=dev.name,
+                )
+            holder = await u.jobs.lock_holder(dev.id)
+            if holder is not None:
+                raise DeviceBusy(
+                    f"job {holder} is running on {dev.name}; wait for it or cancel it",
+                    job_id=str(holder),
+                )
+            needed = _STARTS_FROM.get(job_type)
+            if needed is not None and dev.status is not needed and mode is not Mode.TEST_RUN:
+                raise Conflict(
+                    f"{dev.name} is {dev.status.value}; "
+                    f"{job_type.value} starts from {needed.value}",
+                    status=dev.status.value,
+                )
+            if dev.status in (DeviceStatus.DECOMMISSIONED, DeviceStatus.PENDING):
+                raise Conflict(f"{dev.name} is {dev.status.value}; no job may run on it")
+            params = {
+                "advanced_parameters": dict(advanced_parameters or {}),
+                "reason": reason,
+                "ticket": ticket,
+                "expected_end": expected_end.isoformat() if expected_end else None,
+                "via": via.value,
+            }
+            job_id = await u.jobs.enqueue(
+                job_type=job_type,
+                device_id=dev.id,
+                fabric_id=dev.fabric_id,
+                mode=mode,
+                params=params,
+                steps=plans(job_type, mode),
+                created_by=actor.name,
+            )
+            await u.audit.append(
+                actor=actor.name,
+                action="job.submit",
+                via=via.value,
+                fabric=dev.fabric,
+                device=dev.name,
+                device_id=dev.id,
+                reason=reason,
+                ticket=ticket,
+                job_id=job_id,
+                details={"type": job_type.value, "mode": mode.value if mode else None},
+            )
+            return await u.jobs.get(job_id)
+
+    async def cancel(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
+        async with self._store.unit() as u:
+            job = await u.jobs.get(job_id)
+            self._may_control(actor, job)
+            out = await u.jobs.request_cancel(job_id)
+            await u.audit.append(
+                actor=actor.name,
+                action="job.cancel",
+                via=via.value,
+                fabric=job.fabric,
+                device=job.device,
+                device_id=job.device_id,
+                job_id=job.id,
+            )
+            return out
+
+    async def retry(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
+        async with self._store.unit() as u:
+            job = await u.jobs.get(job_id)
+            self._may_control(actor, job)
+            out = await u.jobs.retry(job_id)
+            await u.audit.append(
+                actor=actor.name,
+                action="job.retry",
+                via=via.value,
+                fabric=job.fabric,
+                device=job.device,
+                device_id=job.device_id,
+                job_id=job.id,
+                details={"attempt": out.attempt},
+            )
+            return out
+
+    @staticmethod
+    def _may_control(actor: Actor, job: Job) -> None:
+        if actor.role is Role.VIEWER or not actor.may_write_fabric(job.fabric):
+            raise Forbidden(f"token {actor.name!r} may not control jobs in fabric {job.fabric!r}")

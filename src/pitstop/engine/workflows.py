@@ -1,0 +1,166 @@
+"""The workflows: which steps each job type runs, in order, and how each undoes itself when a
+step fails or the job is cancelled.
+
+``maintenance.activate``: validate → health → snapshot → mark_draining → divert → verify_drain
+→ mark_maintenance. A test run stops after the health checks and gives a verdict; it changes
+nothing. ``maintenance.deactivate``: validate → mark_undraining → restore → verify_restored →
+post_health → compare → mark_activated. ``healthcheck``: health → verdict.
+
+The promise on failure: before the diversion the device stays activated; after it, activation
+rolls back (unless ``rollback_on_failure`` is false); a failed deactivation puts the diversion
+back and returns the device to maintenance; a failed rollback leaves it in ``error`` with
+``needs_attention``. A device is never left draining or undraining without a running job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.engine import checks, traffic
+from pitstop.engine.context import StepContext
+from pitstop.storage.store import Unit
+from pitstop.storage.tables import JobRow
+
+StepFn = Callable[[StepContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class StepDef:
+    name: str
+    run: StepFn
+    expected_s: float
+    timeout_s: float
+
+    def plan(self) -> StepPlan:
+        return StepPlan(self.name, self.expected_s, self.timeout_s)
+
+
+async def _mark(ctx: StepContext, status: DeviceStatus) -> dict[str, Any]:
+    device = await ctx.set_status(status)
+    return {"status": device.status.value, "version": device.version}
+
+
+ACTIVATE: tuple[StepDef, ...] = (
+    StepDef("validate", checks.validate_activation, 1, 30),
+    StepDef("health", checks.health, 6, 120),
+    StepDef("snapshot", partial(checks.snapshot, health_step="health"), 2, 120),
+    StepDef("mark_draining", partial(_mark, status=DeviceStatus.DRAINING), 0.2, 30),
+    StepDef("divert", traffic.divert, 2, 120),
+    StepDef("verify_drain", traffic.verify_drain, 10, 3600),
+    StepDef("mark_maintenance", partial(_mark, status=DeviceStatus.MAINTENANCE), 0.2, 30),
+)
+
+TEST_RUN: tuple[StepDef, ...] = (
+    StepDef("validate", checks.validate_activation, 1, 30),
+    StepDef("health", checks.health, 6, 120),
+    StepDef("verdict", checks.verdict, 0.1, 30),
+)
+
+DEACTIVATE: tuple[StepDef, ...] = (
+    StepDef("validate", partial(checks.validate_status, expected=DeviceStatus.MAINTENANCE), 1, 30),
+    StepDef("mark_undraining", partial(_mark, status=DeviceStatus.UNDRAINING), 0.2, 30),
+    StepDef("restore", traffic.restore, 2, 120),
+    StepDef("verify_restored", traffic.verify_restored, 10, 3600),
+    StepDef("post_health", checks.health, 6, 120),
+    StepDef("compare", traffic.compare, 1, 120),
+    StepDef("mark_activated", partial(_mark, status=DeviceStatus.ACTIVATED), 0.2, 30),
+)
+
+HEALTHCHECK: tuple[StepDef, ...] = (
+    StepDef("health", checks.health, 6, 120),
+    StepDef("verdict", checks.verdict, 0.1, 30),
+)
+
+
+def steps_for(job_type: JobType, mode: Mode | None) -> tuple[StepDef, ...]:
+    if job_type is JobType.ACTIVATE:
+        return TEST_RUN if mode is Mode.TEST_RUN else ACTIVATE
+    if job_type is JobType.DEACTIVATE:
+        return DEACTIVATE
+    return HEALTHCHECK
+
+
+def plans(job_type: JobType, mode: Mode | None) -> list[StepPlan]:
+    return [s.plan() for s in steps_for(job_type, mode)]
+
+
+# Undoing ---------------------------------------------------------------------------------
+
+_ACTIVATE_UNDONE = ("mark_draining", "divert", "verify_drain", "mark_maintenance")
+_DEACTIVATE_UNDONE = (
+    "mark_undraining",
+    "restore",
+    "verify_restored",
+    "post_health",
+    "compare",
+    "mark_activated",
+)
+
+
+async def _mark_undone(ctx: StepContext, names: Sequence[str]) -> None:
+    async def write(u: Unit, row: JobRow) -> None:
+        done = [
+            s.name for s in (await u.jobs.get(row.id)).steps if s.status is StepStatus.SUCCEEDED
+        ]
+        await u.jobs.mark_steps(row, [n for n in names if n in done], StepStatus.ROLLED_BACK)
+
+    await ctx.fenced(write)
+
+
+async def _to_error(ctx: StepContext, why: str) -> str:
+    await ctx.set_status(DeviceStatus.ERROR, reason=why, attention=why)
+    return f"device set to error: {why}"
+
+
+async def compensate(ctx: StepContext, *, at_step: str) -> str:
+    """Undo what the job did, given the step it stopped at. Returns what was done, for the
+    job's result. Idempotent: safe to run again after a takeover."""
+    status = await ctx.current_status()
+    if ctx.job.type is JobType.ACTIVATE and ctx.job.mode is not Mode.TEST_RUN:
+        return await _undo_activate(ctx, status, at_step)
+    if ctx.job.type is JobType.DEACTIVATE:
+        return await _undo_deactivate(ctx, status, at_step)
+    return "nothing to undo"
+
+
+async def _undo_activate(ctx: StepContext, status: DeviceStatus, at_step: str) -> str:
+    if status is not DeviceStatus.DRAINING:
+        return f"nothing to undo: the device is {status.value}"
+    diverted = at_step not in ("mark_draining",)
+    if diverted and not ctx.params.rollback_on_failure and at_step != "divert":
+        return await _to_error(
+            ctx,
+            "activation failed after the diversion and rollback_on_failure is false: "
+            "the diversion is still in place",
+        )
+    try:
+        if diverted:
+            await ctx.info("rolling back: removing the diversion")
+            await traffic.restore(ctx)
+            if at_step != "divert":
+                await traffic.verify_restored(ctx)
+        await ctx.set_status(DeviceStatus.ACTIVATED, reason="activation rolled back")
+    except Exception as exc:  # any failure of the rollback leaves the device uncertain
+        return await _to_error(ctx, f"rollback failed: {exc}")
+    await _mark_undone(ctx, _ACTIVATE_UNDONE)
+    return "rolled back: the diversion was removed and the device is activated"
+
+
+async def _undo_deactivate(ctx: StepContext, status: DeviceStatus, at_step: str) -> str:
+    if status is not DeviceStatus.UNDRAINING:
+        return f"nothing to undo: the device is {status.value}"
+    try:
+        await ctx.info("putting the diversion back; the device returns to maintenance")
+        await traffic.divert(ctx)
+        await ctx.set_status(
+            DeviceStatus.MAINTENANCE, reason="deactivation failed; back in maintenance"
+        )
+    except Exception as exc:  # the device's real state is now uncertain
+        return await _to_error(ctx, f"could not put the diversion back: {exc}")
+    await _mark_undone(ctx, _DEACTIVATE_UNDONE)
+    return "the diversion is back in place and the device is in maintenance"

@@ -1,0 +1,500 @@
+"""Jobs, their steps and events, device locks, and worker leases.
+
+A worker *claims* a job by taking its lease: the job's ``lease_epoch`` grows by one and the
+worker remembers it. Every later write the worker makes for that job starts with ``fence()``,
+which locks the job row and checks the epoch; a worker whose lease was taken over (a zombie,
+back from a long pause) gets ``LeaseLost`` and its transaction writes nothing.
+
+Claims on PostgreSQL use ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind each other,
+under a transaction-scoped advisory lock so that concurrency limits are counted exactly. On
+SQLite the single writer already serialises claims.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pitstop.domain.errors import Conflict, DeviceBusy, NotFound
+from pitstop.domain.jobs import (
+    Event,
+    Job,
+    JobStatus,
+    JobType,
+    Level,
+    Mode,
+    Step,
+    StepPlan,
+    StepStatus,
+    progress,
+)
+from pitstop.storage.clock import Clock, as_utc
+from pitstop.storage.pages import Page, decode_cursor, encode_cursor
+from pitstop.storage.tables import (
+    DeviceLockRow,
+    DeviceRow,
+    FabricRow,
+    JobEventRow,
+    JobRow,
+    JobStepRow,
+)
+
+CLAIM_LOCK_KEY = 0x70697473  # "pits": serialises claims across replicas on PostgreSQL
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease; whatever it was about to write is void."""
+
+
+def _step(row: JobStepRow) -> Step:
+    return Step(
+        idx=row.idx,
+        name=row.name,
+        status=StepStatus(row.status),
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
+        expected_s=row.expected_s,
+        timeout_s=row.timeout_s,
+        runs=row.runs,
+        output=row.output or {},
+        error=row.error,
+    )
+
+
+def _job(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepRow] = ()) -> Job:
+    created = as_utc(row.created_at)
+    assert created
+    return Job(
+        id=row.id,
+        type=JobType(row.type),
+        device_id=row.device_id,
+        device=device,
+        fabric_id=row.fabric_id,
+        fabric=fabric,
+        mode=Mode(row.mode) if row.mode else None,
+        params=row.params or {},
+        status=JobStatus(row.status),
+        progress=row.progress,
+        current_step=row.current_step,
+        result=row.result or {},
+        error=row.error,
+        created_by=row.created_by,
+        created_at=created,
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
+        attempt=row.attempt,
+        cancel_requested=row.cancel_requested,
+        lease_owner=row.lease_owner,
+        lease_epoch=row.lease_epoch,
+        lease_expires_at=as_utc(row.lease_expires_at),
+        steps=tuple(_step(s) for s in sorted(steps, key=lambda s: s.idx)),
+    )
+
+
+class JobRepository:
+    def __init__(self, session: AsyncSession, clock: Clock) -> None:
+        self._s = session
+        self._clock = clock
+        self._pg = session.bind.dialect.name == "postgresql" if session.bind else False
+
+    # Queue -------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        *,
+        job_type: JobType,
+        device_id: uuid.UUID,
+        fabric_id: uuid.UUID,
+        mode: Mode | None,
+        params: Mapping[str, Any],
+        steps: Sequence[StepPlan],
+        created_by: str,
+    ) -> uuid.UUID:
+        """Insert a queued job and take the device's lock, in the caller's transaction."""
+        now = self._clock()
+        await self._take_lock(device_id, None)
+        job_id = uuid.uuid4()
+        self._s.add(
+            JobRow(
+                id=job_id,
+                type=job_type.value,
+                device_id=device_id,
+                fabric_id=fabric_id,
+                mode=mode.value if mode else None,
+                params=dict(params),
+                status=JobStatus.QUEUED.value,
+                progress=0,
+                result={},
+                created_by=created_by,
+                created_at=now,
+                attempt=1,
+                cancel_requested=False,
+                lease_epoch=0,
+            )
+        )
+        self._s.add_all(
+            JobStepRow(
+                job_id=job_id,
+                idx=i,
+                name=p.name,
+                status=StepStatus.PENDING.value,
+                expected_s=p.expected_s,
+                timeout_s=p.timeout_s,
+                runs=0,
+                output={},
+            )
+            for i, p in enumerate(steps)
+        )
+        await self._s.flush()
+        self._s.add(DeviceLockRow(device_id=device_id, job_id=job_id, acquired_at=now))
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # a concurrent enqueue won the lock
+            raise DeviceBusy("another job holds this device", device_id=str(device_id)) from exc
+        return job_id
+
+    async def _take_lock(self, device_id: uuid.UUID, job_id: uuid.UUID | None) -> None:
+        holder = await self._s.scalar(
+            select(DeviceLockRow.job_id).where(DeviceLockRow.device_id == device_id)
+        )
+        if holder is not None and holder != job_id:
+            raise DeviceBusy(
+                f"job {holder} is running on this device; wait for it or cancel it",
+                job_id=str(holder),
+            )
+
+    async def lock_holder(self, device_id: uuid.UUID) -> uuid.UUID | None:
+        return await self._s.scalar(
+            select(DeviceLockRow.job_id).where(DeviceLockRow.device_id == device_id)
+        )
+
+    # Reading -----------------------------------------------------------------------------
+
+    async def get(self, job_id: uuid.UUID) -> Job:
+        found = (
+            await self._s.execute(
+                select(JobRow, DeviceRow.name, FabricRow.name)
+                .join(DeviceRow, DeviceRow.id == JobRow.device_id)
+                .join(FabricRow, FabricRow.id == JobRow.fabric_id)
+                .where(JobRow.id == job_id)
+            )
+        ).one_or_none()
+        if found is None:
+            raise NotFound(f"job {job_id} does not exist", kind="job")
+        row, device, fabric = found
+        steps = list(await self._s.scalars(select(JobStepRow).where(JobStepRow.job_id == job_id)))
+        return _job(row, device, fabric, steps)
+
+    async def page(
+        self,
+        *,
+        device_id: uuid.UUID | None = None,
+        statuses: Sequence[JobStatus] = (),
+        job_type: JobType | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """Newest first, without steps."""
+        q = (
+            select(JobRow, DeviceRow.name, FabricRow.name)
+            .join(DeviceRow, DeviceRow.id == JobRow.device_id)
+            .join(FabricRow, FabricRow.id == JobRow.fabric_id)
+            .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+            .limit(limit + 1)
+        )
+        if device_id is not None:
+            q = q.where(JobRow.device_id == device_id)
+        if statuses:
+            q = q.where(JobRow.status.in_([s.value for s in statuses]))
+        if job_type is not None:
+            q = q.where(JobRow.type == job_type.value)
+        if cursor:
+            at, last = decode_cursor(cursor, 2)
+            when = datetime.fromisoformat(at)
+            q = q.where(
+                or_(
+                    JobRow.created_at < when,
+                    and_(JobRow.created_at == when, JobRow.id < uuid.UUID(last)),
+                )
+            )
+        rows = list((await self._s.execute(q)).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = None
+        if more:
+            last_row = rows[-1][0]
+            created = as_utc(last_row.created_at)
+            assert created
+            nxt = encode_cursor([created.isoformat(), str(last_row.id)])
+        return Page([_job(r, d, f) for r, d, f in rows], nxt)
+
+    async def last_succeeded(self, device_id: uuid.UUID, job_type: JobType) -> Job | None:
+        job_id = await self._s.scalar(
+            select(JobRow.id)
+            .where(
+                JobRow.device_id == device_id,
+                JobRow.type == job_type.value,
+                JobRow.status == JobStatus.SUCCEEDED.value,
+                or_(JobRow.mode.is_(None), JobRow.mode != Mode.TEST_RUN.value),
+            )
+            .order_by(JobRow.finished_at.desc())
+            .limit(1)
+        )
+        return await self.get(job_id) if job_id else None
+
+    async def events(self, job_id: uuid.UUID, *, after: int = 0, limit: int = 500) -> list[Event]:
+        rows = await self._s.scalars(
+            select(JobEventRow)
+            .where(JobEventRow.job_id == job_id, JobEventRow.id > after)
+            .order_by(JobEventRow.id)
+            .limit(limit)
+        )
+        return [
+            Event(
+                id=r.id,
+                job_id=r.job_id,
+                at=as_utc(r.at) or self._clock(),
+                level=Level(r.level),
+                step=r.step,
+                device=r.device,
+                message=r.message,
+                data=r.data or {},
+            )
+            for r in rows
+        ]
+
+    # Leases ------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        *,
+        worker: str,
+        lease_ttl: timedelta,
+        max_running: int | None = None,
+        max_running_per_fabric: int | None = None,
+    ) -> tuple[uuid.UUID, int] | None:
+        """Take the lease of the oldest claimable job: queued, or running with an expired
+        lease (its worker died). Returns the job id and the new epoch."""
+        now = self._clock()
+        if self._pg:
+            await self._s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
+        live = and_(JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at >= now)
+        running = dict(
+            (
+                await self._s.execute(
+                    select(JobRow.fabric_id, func.count()).where(live).group_by(JobRow.fabric_id)
+                )
+            ).all()
+        )
+        total = sum(running.values())
+        if max_running is not None and total >= max_running:
+            return None
+        q = (
+            select(JobRow)
+            .where(
+                or_(
+                    JobRow.status == JobStatus.QUEUED.value,
+                    and_(JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now),
+                )
+            )
+            .order_by(JobRow.created_at, JobRow.id)
+            .limit(50)
+        )
+        if self._pg:
+            q = q.with_for_update(skip_locked=True)
+        for row in await self._s.scalars(q):
+            if (
+                max_running_per_fabric is not None
+                and running.get(row.fabric_id, 0) >= max_running_per_fabric
+            ):
+                continue
+            row.lease_owner = worker
+            row.lease_epoch += 1
+            row.lease_expires_at = now + lease_ttl
+            row.status = JobStatus.RUNNING.value
+            if row.started_at is None:
+                row.started_at = now
+            await self._s.flush()
+            return row.id, row.lease_epoch
+        return None
+
+    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
+        """Extend the lease; False when it is no longer ours."""
+        result = await self._s.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                JobRow.lease_epoch == epoch,
+                JobRow.status == JobStatus.RUNNING.value,
+            )
+            .values(lease_expires_at=self._clock() + lease_ttl)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def fence(self, job_id: uuid.UUID, epoch: int) -> JobRow:
+        """Lock the job row and check that ``epoch`` still holds its lease."""
+        row = await self._s.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
+        if row is None or row.lease_epoch != epoch or row.status != JobStatus.RUNNING.value:
+            raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+        return row
+
+    # Fenced writes (call fence() first in the same transaction) ----------------------------
+
+    async def step_started(self, job: JobRow, idx: int) -> None:
+        step = await self._step_row(job.id, idx)
+        step.status = StepStatus.RUNNING.value
+        step.started_at = self._clock()
+        step.finished_at = None
+        step.runs += 1
+        step.error = None
+        job.current_step = step.name
+        await self._s.flush()
+
+    async def step_finished(
+        self,
+        job: JobRow,
+        idx: int,
+        *,
+        status: StepStatus,
+        output: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        step = await self._step_row(job.id, idx)
+        step.status = status.value
+        if step.started_at is None:
+            step.started_at = self._clock()
+        step.finished_at = self._clock()
+        if output is not None:
+            step.output = dict(output)
+        step.error = error
+        await self._s.flush()
+        steps = list(await self._s.scalars(select(JobStepRow).where(JobStepRow.job_id == job.id)))
+        job.progress = progress([_step(s) for s in steps])
+        await self._s.flush()
+
+    async def mark_steps(self, job: JobRow, names: Sequence[str], status: StepStatus) -> None:
+        await self._s.execute(
+            update(JobStepRow)
+            .where(JobStepRow.job_id == job.id, JobStepRow.name.in_(list(names)))
+            .values(status=status.value)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _step_row(self, job_id: uuid.UUID, idx: int) -> JobStepRow:
+        row = await self._s.get(JobStepRow, (job_id, idx))
+        if row is None:
+            raise NotFound(f"job {job_id} has no step {idx}")
+        return row
+
+    async def add_event(
+        self,
+        job_id: uuid.UUID,
+        *,
+        level: Level,
+        message: str,
+        step: str | None = None,
+        device: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._s.add(
+            JobEventRow(
+                job_id=job_id,
+                at=self._clock(),
+                level=level.value,
+                step=step,
+                device=device,
+                message=message,
+                data=dict(data or {}),
+            )
+        )
+        await self._s.flush()
+
+    async def finish(
+        self,
+        job: JobRow,
+        *,
+        status: JobStatus,
+        result: Mapping[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """End the job and release the device, in the caller's (fenced) transaction."""
+        job.status = status.value
+        job.result = dict(result)
+        job.error = error
+        job.finished_at = self._clock()
+        job.current_step = None
+        job.lease_owner = None
+        job.lease_expires_at = None
+        if status is JobStatus.SUCCEEDED:
+            job.progress = 100
+        await self._s.execute(
+            delete(DeviceLockRow).where(
+                DeviceLockRow.device_id == job.device_id, DeviceLockRow.job_id == job.id
+            )
+        )
+        await self._s.flush()
+
+    # Control -----------------------------------------------------------------------------
+
+    async def request_cancel(self, job_id: uuid.UUID) -> Job:
+        row = await self._s.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist", kind="job")
+        status = JobStatus(row.status)
+        if status.finished:
+            raise Conflict(f"job {job_id} already {status.value}", status=status.value)
+        if status is JobStatus.QUEUED:
+            # Never started: nothing to undo.
+            await self.finish(row, status=JobStatus.CANCELLED, result={}, error="cancelled")
+        else:
+            row.cancel_requested = True
+            await self._s.flush()
+        return await self.get(job_id)
+
+    async def retry(self, job_id: uuid.UUID) -> Job:
+        """Queue a failed job again: it resumes at its first step that did not succeed."""
+        row = await self._s.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist", kind="job")
+        if row.status != JobStatus.FAILED.value:
+            raise Conflict(f"only a failed job can be retried; this one is {row.status}")
+        await self._take_lock(row.device_id, row.id)
+        now = self._clock()
+        if await self.lock_holder(row.device_id) is None:
+            self._s.add(DeviceLockRow(device_id=row.device_id, job_id=row.id, acquired_at=now))
+        await self._s.execute(
+            update(JobStepRow)
+            .where(
+                JobStepRow.job_id == job_id,
+                or_(
+                    # Validation always runs again: the device may have moved on since.
+                    JobStepRow.idx == 0,
+                    JobStepRow.status.in_(
+                        [
+                            StepStatus.FAILED.value,
+                            StepStatus.ROLLED_BACK.value,
+                            StepStatus.RUNNING.value,
+                        ]
+                    ),
+                ),
+            )
+            .values(status=StepStatus.PENDING.value, error=None)
+            .execution_options(synchronize_session=False)
+        )
+        row.status = JobStatus.QUEUED.value
+        row.attempt += 1
+        row.error = None
+        row.finished_at = None
+        row.cancel_requested = False
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:
+            raise DeviceBusy("another job holds this device") from exc
+        return await self.get(job_id)

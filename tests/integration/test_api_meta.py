@@ -1,0 +1,107 @@
+"""Probes, the lifecycle table, the OpenAPI document, and errors outside any route."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from test_api_support import SQLITE_ONLY, Api, open_api, problem
+
+from pitstop.domain.lifecycle import TRANSITIONS
+from pitstop.storage.migrate import head_revision
+from pitstop.storage.store import Store
+
+
+@pytest.fixture
+async def api(store: Store, clock: Any) -> AsyncIterator[Api]:
+    async with open_api(store, clock) as a:
+        yield a
+
+
+async def test_healthz_needs_no_token(api: Api) -> None:
+    r = await api.get("/healthz", as_=None)
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_the_schema_revision(api: Api) -> None:
+    r = await api.get("/readyz", as_=None)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ok", "schema": head_revision()}
+
+
+async def test_readyz_is_unavailable_when_the_schema_is_not_at_head(api: Api) -> None:
+    async with api.store.db.transaction() as s:
+        await s.execute(text("UPDATE alembic_version SET version_num = '0000_old'"))
+    r = await api.get("/readyz", as_=None)
+    assert r.status_code == 503, r.text
+    assert r.json()["status"] == "unavailable"
+    assert "0000_old" in r.json()["detail"]
+    # Liveness does not depend on the database.
+    assert (await api.get("/healthz", as_=None)).status_code == 200
+
+
+async def test_the_lifecycle_table(api: Api) -> None:
+    rows = await api.ok("GET", "/api/v1/lifecycle", as_="viewer")
+    got = {(r["from_status"], r["to_status"]): r["roles"] for r in rows}
+    assert len(rows) == len(got) == len(TRANSITIONS)
+    assert got[("activated", "draining")] == ["operator", "admin", "engine"]
+    assert got[("pending", "activated")] == ["admin"]
+    assert got[("draining", "error")] == ["admin", "engine"]
+    assert ("maintenance", "activated") not in got
+    assert ("activated", "maintenance") not in got
+    assert not any(f == t for f, t in got)
+    assert not any(f == "decommissioned" for f, _ in got)
+    problem(await api.get("/api/v1/lifecycle", as_=None), 401, "UNAUTHENTICATED")
+
+
+async def test_openapi_and_docs(api: Api) -> None:
+    r = await api.get("/openapi.json", as_=None)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["info"]["title"] == "pitstop"
+    paths = doc["paths"]
+    for path in (
+        "/api/v1/devices",
+        "/api/v1/devices/{device}/status",
+        "/api/v1/fabrics/{fabric}/groups",
+        "/api/v1/inventory/import",
+        "/api/v1/tokens",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+        "/api/v1/lifecycle",
+        "/api/v1/whoami",
+        "/healthz",
+        "/readyz",
+    ):
+        assert path in paths, path
+    body = paths["/api/v1/inventory/import"]["post"]["requestBody"]["content"]
+    assert {"application/yaml", "text/csv"} <= set(body)
+    # Secrets have no place in the schema of any response.
+    token_out = doc["components"]["schemas"]["TokenOut"]["properties"]
+    assert "token" not in token_out and "hash" not in token_out
+
+    docs = await api.get("/docs", as_=None)
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+    assert "openapi.json" in docs.text
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("method", "url", "status", "code"),
+    [
+        ("GET", "/nope", 404, "NOT_FOUND"),
+        ("GET", "/api/v1/nope", 404, "NOT_FOUND"),
+        ("GET", "/api/v2/devices", 404, "NOT_FOUND"),
+        ("PUT", "/api/v1/devices", 405, "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+    ],
+)
+async def test_unknown_paths_and_methods_are_problems(
+    api: Api, method: str, url: str, status: int, code: str
+) -> None:
+    for who in (None, "viewer"):
+        problem(await api.request(method, url, as_=who), status, code)
