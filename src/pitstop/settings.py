@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 5000
     page_size_max: int = 500
     workers: int = Field(default=1, ge=0, description="Job workers inside `serve`")
+    worker_concurrency: int = Field(default=8, ge=1, description="Jobs each worker runs at once")
     lease_ttl_s: float = Field(
         default=15.0, gt=0, description="A dead worker's jobs move on after this"
     )

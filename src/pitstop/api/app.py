@@ -26,6 +26,7 @@ Announce = Callable[[str], None]
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(
         lease_ttl_s=settings.lease_ttl_s,
+        concurrency=settings.worker_concurrency,
         max_running=settings.max_running,
         max_running_per_fabric=settings.max_running_per_fabric,
     )

@@ -106,6 +106,8 @@ class Client:
         """Every item of a cursor listing, fetching pages as it goes; at most ``limit``."""
         cursor: str | None = None
         seen = 0
+        if limit is not None and limit <= 0:
+            return
         while True:
             page = self.get(path, cursor=cursor, limit=min(limit or 500, 500), **params)
             for item in page["items"]:

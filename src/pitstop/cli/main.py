@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 from pitstop import __version__
 from pitstop.cli import admin, inventory, jobs, server
 from pitstop.cli.client import ApiError
-from pitstop.cli.common import err
+from pitstop.cli.common import closing_clients, err
 
 
 class _Root(TyperGroup):
@@ -18,7 +18,8 @@ class _Root(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with closing_clients():
+                return super().invoke(ctx)
         except ApiError as exc:
             report(exc)
             raise typer.Exit(1) from exc

@@ -9,15 +9,11 @@ import signal
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from pitstop.api.app import create_app, engine_config
-from pitstop.drivers.registry import DriverRegistry
-from pitstop.engine.runner import Worker
 from pitstop.settings import Settings, default_database_url
-from pitstop.storage.database import Database
-from pitstop.storage.migrate import current_revision, upgrade
-from pitstop.storage.store import Store
+
+# The server side (FastAPI, SQLAlchemy, Alembic, uvicorn) is imported inside the commands that
+# need it: every other command is a thin HTTP client and should start in a blink.
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -35,6 +31,10 @@ def _settings(host: str | None, port: int | None, **overrides: object) -> Settin
 
 
 def _run(settings: Settings, *, demo: bool) -> None:
+    import uvicorn
+
+    from pitstop.api.app import create_app
+
     url = f"http://{settings.host}:{settings.port}"
 
     def announce(message: str) -> None:
@@ -61,6 +61,13 @@ def worker(
     count: Annotated[int, typer.Option(help="Workers in this process")] = 1,
 ) -> None:
     """Run job workers without the API (more capacity next to `pitstop serve`)."""
+    from pitstop.api.app import engine_config
+    from pitstop.drivers.registry import DriverRegistry
+    from pitstop.engine.runner import Worker
+    from pitstop.storage.database import Database
+    from pitstop.storage.migrate import upgrade
+    from pitstop.storage.store import Store
+
     settings = Settings()
 
     async def run() -> None:
@@ -94,6 +101,9 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to PITSTOP_DATABASE_URL."""
+    from pitstop.storage.database import Database
+    from pitstop.storage.migrate import current_revision, upgrade
+
     settings = Settings()
 
     async def run() -> str | None:

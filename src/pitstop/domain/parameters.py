@@ -124,7 +124,9 @@ def resolve(
 ) -> AdvancedParameters:
     """Built-in defaults, then each layer (fabric defaults, job overrides); validated."""
     try:
-        return AdvancedParameters.model_validate(merge(*layers))
+        # The built-in defaults are the first layer, so an override that names one field of
+        # a check keeps the others.
+        return AdvancedParameters.model_validate(merge(AdvancedParameters().model_dump(), *layers))
     except ValidationError as exc:
         errors = [
             FieldError(

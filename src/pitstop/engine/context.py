@@ -21,8 +21,8 @@ from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import AdvancedParameters
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.base import Driver
+from pitstop.storage.jobs import Fenced, PendingEvent
 from pitstop.storage.store import Store, Unit
-from pitstop.storage.tables import JobRow
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -53,6 +53,7 @@ class StepContext:
     sleep: Sleep
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     step: str | None = None
+    pending: list[PendingEvent] = field(default_factory=list)
 
     @property
     def job_id(self) -> uuid.UUID:
@@ -63,23 +64,40 @@ class StepContext:
         # The engine acts for whoever asked for the job; the audit records both.
         return Actor(name=self.job.created_by, role=Role.ENGINE)
 
-    async def fenced(self, write: Callable[[Unit, JobRow], Awaitable[T]]) -> T:
-        async with self.store.unit() as u:
-            row = await u.jobs.fence(self.job.id, self.epoch)
-            return await write(u, row)
+    async def fenced(self, write: Callable[[Unit, Fenced], Awaitable[T]]) -> T:
+        """One transaction, fenced by the lease epoch, that also writes the buffered log lines."""
+        pending, self.pending = self.pending, []
+        try:
+            async with self.store.unit() as u:
+                row = await u.jobs.fence(self.job.id, self.epoch)
+                await u.jobs.add_events(self.job.id, pending)
+                return await write(u, row)
+        except BaseException:
+            self.pending = pending + self.pending
+            raise
+
+    async def flush(self) -> None:
+        """Write the buffered log lines now (long-running steps call it as they go)."""
+        if self.pending:
+
+            async def nothing(u: Unit, row: Fenced) -> None:
+                return None
+
+            await self.fenced(nothing)
 
     async def log(self, level: Level, message: str, data: Mapping[str, Any] | None = None) -> None:
-        async def write(u: Unit, _: JobRow) -> None:
-            await u.jobs.add_event(
-                self.job.id,
+        # Buffered: written with the step's next fenced write, so a log line costs no
+        # transaction of its own. Live viewers see it at the latest when the step ends.
+        self.pending.append(
+            PendingEvent(
+                at=self.clock(),
                 level=level,
                 message=message,
                 step=self.step,
                 device=self.device.name,
-                data=data,
+                data=dict(data or {}),
             )
-
-        await self.fenced(write)
+        )
 
     async def info(self, message: str, **data: Any) -> None:
         await self.log(Level.INFO, message, data)
@@ -92,10 +110,7 @@ class StepContext:
     ) -> Device:
         """Move the device, fenced and audited (via engine, with this job's id)."""
 
-        async def write(u: Unit, _: JobRow) -> Device:
-            current = await u.devices.get(self.device.id)
-            if current.status is target:
-                return current  # already done by an earlier run of this step
+        async def write(u: Unit, _: Fenced) -> Device:
             params = self.job.params
             return await u.devices.change_status(
                 self.device.id,
@@ -107,6 +122,7 @@ class StepContext:
                 job_id=self.job.id,
                 expected_end=_when(params.get("expected_end")),
                 attention_reason=attention,
+                if_needed=True,  # an earlier run of this step may have done it already
             )
 
         self.device = await self.fenced(write)

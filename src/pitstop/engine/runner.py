@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pitstop.domain.errors import PitstopError
@@ -27,9 +28,8 @@ from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.context import Sleep, StepContext, StepFailed
 from pitstop.engine.workflows import compensate, steps_for
-from pitstop.storage.jobs import LeaseLost
+from pitstop.storage.jobs import Fenced, LeaseLost
 from pitstop.storage.store import Store, Unit
-from pitstop.storage.tables import JobRow
 
 log = logging.getLogger("pitstop.engine")
 
@@ -38,6 +38,7 @@ log = logging.getLogger("pitstop.engine")
 class EngineConfig:
     lease_ttl_s: float = 15.0
     poll_interval_s: float = 0.5
+    concurrency: int = 8  # jobs one worker runs at once
     max_running: int | None = None
     max_running_per_fabric: int | None = None
 
@@ -62,26 +63,59 @@ class Worker:
         return timedelta(seconds=self.config.lease_ttl_s)
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Claim and run jobs until ``stop``: up to ``config.concurrency`` at a time, since a
+        job spends most of its life waiting on its device."""
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                ran = await self.run_once()
-            except Exception:  # a bug in one job must not stop the worker
-                log.exception("worker %s: job failed unexpectedly", self.name)
-                ran = True
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.poll_interval_s)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                claimed = None
+                if len(running) < self.config.concurrency:
+                    try:
+                        claimed = await self._claim()
+                    except Exception:  # the database may be briefly unavailable
+                        log.exception("worker %s: claiming a job failed", self.name)
+                if claimed is not None:
+                    task = asyncio.create_task(self._guarded(*claimed))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    continue
+                waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+                waiters |= set(running)
+                await asyncio.wait(
+                    waiters,
+                    timeout=self.config.poll_interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for waiter in waiters - set(running):
+                    waiter.cancel()
+        finally:
+            for task in running:
+                task.cancel()
+            for task in list(running):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
-    async def run_once(self) -> bool:
-        """Claim and run one job to its end (or until the lease is lost). False: none to run."""
+    async def _guarded(self, job_id: uuid.UUID, epoch: int) -> None:
+        try:
+            await self._run(job_id, epoch)
+        except LeaseLost as exc:
+            log.warning("worker %s lost the lease of job %s: %s", self.name, job_id, exc)
+        except Exception:  # a bug in one job must not stop the worker
+            log.exception("worker %s: job %s failed unexpectedly", self.name, job_id)
+
+    async def _claim(self) -> tuple[uuid.UUID, int] | None:
         async with self.store.unit() as u:
-            claimed = await u.jobs.claim(
+            return await u.jobs.claim(
                 worker=self.name,
                 lease_ttl=self.ttl,
                 max_running=self.config.max_running,
                 max_running_per_fabric=self.config.max_running_per_fabric,
             )
+
+    async def run_once(self) -> bool:
+        """Claim and run one job to its end (or until the lease is lost). False: none to run."""
+        claimed = await self._claim()
         if claimed is None:
             return False
         job_id, epoch = claimed
@@ -163,27 +197,40 @@ class Worker:
     async def _steps(self, ctx: StepContext, lost: asyncio.Event) -> None:
         job = ctx.job
         defs = steps_for(job.type, job.mode)
-        if job.attempt == 1 and all(s.runs == 0 for s in job.steps):
-            await ctx.info(f"{job.type.value} started on {ctx.device.name}", mode=job.mode)
-        elif any(s.runs for s in job.steps):
-            await ctx.warn(f"resumed by worker {self.name}", attempt=job.attempt)
+        total = sum(s.expected_s for s in job.steps) or 1.0
+        done = sum(
+            s.expected_s
+            for s in job.steps
+            if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        )
+        if all(s.runs == 0 for s in job.steps):
+            await ctx.info(
+                f"{job.type.value} started on {ctx.device.name}",
+                mode=job.mode,
+                worker=self.name,
+                attempt=job.attempt,
+            )
+        else:
+            await ctx.warn(f"resumed by worker {self.name}", worker=self.name, attempt=job.attempt)
+        # The step that just ended, written together with the start of the next one: one
+        # transaction per step.
+        ended: tuple[int, dict[str, Any]] | None = None
         for idx, (step_def, step) in enumerate(zip(defs, job.steps, strict=True)):
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 ctx.outputs[step.name] = step.output
                 continue
             if lost.is_set():
                 raise LeaseLost("heartbeat found the lease taken over")
-            if await self._cancel_requested(job.id):
+            pct = round(100 * done / total)
+            cancelled = await ctx.fenced(
+                partial(_advance, ended=ended, pct=pct, start=idx, name=step.name)
+            )
+            ctx.step = step.name
+            if cancelled:
                 await self._finish_undone(
                     ctx, at_step=step.name, cancelled=True, reason="cancelled"
                 )
                 return
-            ctx.step = step.name
-
-            async def started(u: Unit, row: JobRow, i: int = idx) -> None:
-                await u.jobs.step_started(row, i)
-
-            await ctx.fenced(started)
             try:
                 output = await self._timed(
                     ctx, step_def.run, step_def.expected_s, step_def.timeout_s
@@ -194,18 +241,14 @@ class Worker:
                 await self._step_failed(ctx, idx, exc)
                 return
             ctx.outputs[step.name] = output
-
-            async def done(
-                u: Unit, row: JobRow, i: int = idx, out: dict[str, Any] = output
-            ) -> None:
-                await u.jobs.step_finished(row, i, status=StepStatus.SUCCEEDED, output=out)
-
-            await ctx.fenced(done)
+            done += step.expected_s
+            ended = (idx, output)
         ctx.step = None
         result = _result(ctx)
         await ctx.info(f"{job.type.value} succeeded")
 
-        async def finish(u: Unit, row: JobRow) -> None:
+        async def finish(u: Unit, row: Fenced) -> None:
+            await _advance(u, row, ended=ended, pct=100, start=None)
             await u.jobs.finish(row, status=JobStatus.SUCCEEDED, result=result)
 
         await ctx.fenced(finish)
@@ -221,7 +264,7 @@ class Worker:
                 await ctx.warn(
                     f"step {ctx.step} is taking longer than twice its expected {expected_s:g} s"
                 )
-                done, _ = await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
+                await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
             if not done:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -241,7 +284,7 @@ class Worker:
         output = exc.output if isinstance(exc, StepFailed) else {}
         await ctx.log(Level.ERROR, f"{ctx.step} failed: {message}", {"code": code})
 
-        async def failed(u: Unit, row: JobRow) -> None:
+        async def failed(u: Unit, row: Fenced) -> None:
             await u.jobs.step_finished(
                 row, idx, status=StepStatus.FAILED, output=output, error=f"{code}: {message}"
             )
@@ -261,14 +304,31 @@ class Worker:
         result = {**_result(ctx), "failed_step": at_step, "undo": undone}
         status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
 
-        async def finish(u: Unit, row: JobRow) -> None:
+        async def finish(u: Unit, row: Fenced) -> None:
             await u.jobs.finish(row, status=status, result=result, error=reason)
 
         await ctx.fenced(finish)
 
-    async def _cancel_requested(self, job_id: uuid.UUID) -> bool:
-        async with self.store.unit() as u:
-            return (await u.jobs.get(job_id)).cancel_requested
+
+async def _advance(
+    u: Unit,
+    row: Fenced,
+    *,
+    ended: tuple[int, dict[str, Any]] | None,
+    pct: int,
+    start: int | None,
+    name: str | None = None,
+) -> bool:
+    """Record the step that ended and start the next; True when a cancel was requested."""
+    if ended is not None:
+        await u.jobs.step_finished(
+            row, ended[0], status=StepStatus.SUCCEEDED, output=ended[1], progress_pct=pct
+        )
+    if row.cancel_requested:
+        return True
+    if start is not None and name is not None:
+        await u.jobs.step_started(row, start, name=name)
+    return False
 
 
 def _result(ctx: StepContext) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class JobService:
                 raise Conflict(
                     f"{dev.name} is {dev.status.value}; "
                     f"{job_type.value} starts from {needed.value}",
-                    status=dev.status.value,
+                    current_status=dev.status.value,
                 )
             if dev.status in (DeviceStatus.DECOMMISSIONED, DeviceStatus.PENDING):
                 raise Conflict(f"{dev.name} is {dev.status.value}; no job may run on it")

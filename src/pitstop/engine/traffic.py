@@ -49,6 +49,7 @@ async def verify_drain(ctx: StepContext) -> dict[str, Any]:
                 f"(limit {limit:g} pps within {timeout:g} s)",
                 {"residual_pps": sample.transit_pps, "limit_pps": limit, "samples": samples[-120:]},
             )
+        await ctx.flush()
         await ctx.sleep(ctx.params.drain.poll_interval_s)
 
 
@@ -79,6 +80,7 @@ async def verify_restored(ctx: StepContext) -> dict[str, Any]:
                 f"device not restored after {elapsed:.1f} s: {check.detail}",
                 {"detail": check.detail},
             )
+        await ctx.flush()
         await ctx.sleep(ctx.params.undrain.poll_interval_s)
 
 

@@ -23,8 +23,8 @@ from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.engine import checks, traffic
 from pitstop.engine.context import StepContext
+from pitstop.storage.jobs import Fenced
 from pitstop.storage.store import Unit
-from pitstop.storage.tables import JobRow
 
 StepFn = Callable[[StepContext], Awaitable[dict[str, Any]]]
 
@@ -103,9 +103,9 @@ _DEACTIVATE_UNDONE = (
 
 
 async def _mark_undone(ctx: StepContext, names: Sequence[str]) -> None:
-    async def write(u: Unit, row: JobRow) -> None:
+    async def write(u: Unit, row: Fenced) -> None:
         done = [
-            s.name for s in (await u.jobs.get(row.id)).steps if s.status is StepStatus.SUCCEEDED
+            s.name for s in (await u.jobs.get(row.job_id)).steps if s.status is StepStatus.SUCCEEDED
         ]
         await u.jobs.mark_steps(row, [n for n in names if n in done], StepStatus.ROLLED_BACK)
 

@@ -9,6 +9,7 @@ carry on meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,8 +35,20 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10)
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, connect_args={"timeout": busy_timeout_ms / 1000}, poolclass=NullPool
+        memory = not path or path == ":memory:"
+        # A file database keeps a small pool: opening a connection (and its PRAGMAs) costs
+        # more than most transactions here. An in-memory one must not be shared.
+        engine = (
+            create_async_engine(
+                url, connect_args={"timeout": busy_timeout_ms / 1000}, poolclass=NullPool
+            )
+            if memory
+            else create_async_engine(
+                url,
+                connect_args={"timeout": busy_timeout_ms / 1000},
+                pool_size=pool_size,
+                max_overflow=pool_size,
+            )
         )
         _sqlite_transactions(engine, busy_timeout_ms)
         return engine
@@ -66,6 +79,7 @@ class Database:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.sqlite else None
 
     @classmethod
     def from_url(cls, url: str, *, busy_timeout_ms: int = 5000) -> Database:
@@ -73,8 +87,17 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        On SQLite the transactions of one process take turns (every one is a writer): many
+        concurrent tasks polling SQLite's busy handler starve each other past the busy
+        timeout, while a queue in the process is fair and only processes contend for the file.
+        """
+        if self._write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

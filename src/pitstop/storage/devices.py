@@ -15,9 +15,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, not_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from pitstop.domain.errors import AmbiguousReference, Conflict, Forbidden, NotFound
+from pitstop.domain.errors import (
+    AmbiguousReference,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
 from pitstop.domain.lifecycle import DeviceStatus, check_transition
 from pitstop.domain.roles import Actor, Via
@@ -101,9 +110,11 @@ class DeviceRepository:
     async def resolve(self, ref: str, *, fabric_id: uuid.UUID | None = None) -> uuid.UUID:
         """A device id from a UUID or a name (the fabric disambiguates names)."""
         key = as_uuid(ref)
-        if key is not None:
-            if await self._s.scalar(select(DeviceRow.id).where(DeviceRow.id == key)) is None:
-                raise NotFound(f"device {ref!r} does not exist", kind="device", ref=ref)
+        # A valid name can look like a UUID (32 hex digits): an id that matches no device is
+        # looked up as a name.
+        if key is not None and await self._s.scalar(
+            select(DeviceRow.id).where(DeviceRow.id == key)
+        ):
             return key
         q = select(DeviceRow.id, FabricRow.name).join(FabricRow).where(DeviceRow.name == ref)
         if fabric_id is not None:
@@ -154,7 +165,12 @@ class DeviceRepository:
             q = q.where(_label_exists(term))
         if cursor:
             name, dev_id = decode_cursor(cursor, 2)
-            q = q.where(tuple_(DeviceRow.name, DeviceRow.id) > tuple_(name, uuid.UUID(dev_id)))
+            last = as_uuid(str(dev_id))
+            if last is None or not isinstance(name, str):
+                raise ValidationFailed(
+                    "bad cursor", [FieldError("cursor", "not a cursor from this listing")]
+                )
+            q = q.where(tuple_(DeviceRow.name, DeviceRow.id) > tuple_(name, last))
         rows = [(r, f) for r, f in (await self._s.execute(q)).all()]
         more = len(rows) > limit
         rows = rows[:limit]
@@ -233,7 +249,12 @@ class DeviceRepository:
                 updated_at=now,
             )
         )
-        await self._s.flush()
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # a concurrent create won the name
+            raise Conflict(
+                f"device {spec.name!r} already exists in fabric {fabric!r}", name=spec.name
+            ) from exc
         self._s.add_all(
             DeviceLabelRow(device_id=dev_id, key=k, value=v) for k, v in spec.labels.items()
         )
@@ -320,7 +341,7 @@ class DeviceRepository:
             raise Conflict(
                 f"device {row.name!r} is {status.value}; only pending or decommissioned devices "
                 "can be deleted (decommission it first)",
-                status=status.value,
+                current_status=status.value,
             )
         device = await self.get(device_id)
         await self._s.delete(row)
@@ -349,10 +370,15 @@ class DeviceRepository:
         job_id: uuid.UUID | None = None,
         expected_end: datetime | None = None,
         attention_reason: str | None = None,
+        if_needed: bool = False,
     ) -> Device:
-        """Move a device to ``target``: table, then role, then version; audited atomically."""
+        """Move a device to ``target``: table, then role, then version; audited atomically.
+        With ``if_needed`` (the engine repeating a step), a device already there is left as is.
+        """
         row, fabric = await self._locked(device_id)
         current = DeviceStatus(row.status)
+        if if_needed and current is target:
+            return await self.get(device_id)
         check_transition(current, target, actor.role)
         _check_scope(actor, fabric)
         _check_version(row, expected_version)
@@ -414,8 +440,10 @@ class DeviceRepository:
             if manual
             else {},
         )
-        await self._s.refresh(row)
-        return await self.get(device_id)
+        # The UPDATE bypassed the loaded row: bring it up to date without another SELECT.
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+        return (await self._hydrate([(row, fabric)]))[0]
 
     async def _bump(self, row: DeviceRow) -> None:
         row.version += 1

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pitstop.domain.errors import Conflict, DeviceBusy, NotFound
+from pitstop.domain.errors import Conflict, DeviceBusy, FieldError, NotFound, ValidationFailed
 from pitstop.domain.jobs import (
     Event,
     Job,
@@ -32,10 +33,10 @@ from pitstop.domain.jobs import (
     Step,
     StepPlan,
     StepStatus,
-    progress,
 )
 from pitstop.storage.clock import Clock, as_utc
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
+from pitstop.storage.refs import as_uuid
 from pitstop.storage.tables import (
     DeviceLockRow,
     DeviceRow,
@@ -45,7 +46,31 @@ from pitstop.storage.tables import (
     JobStepRow,
 )
 
+# Core tables for the hot path: the fenced writes a worker makes at every step.
+JOBS = cast(Table, JobRow.__table__)
+STEPS = cast(Table, JobStepRow.__table__)
+EVENTS = cast(Table, JobEventRow.__table__)
+
 CLAIM_LOCK_KEY = 0x70697473  # "pits": serialises claims across replicas on PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced:
+    """A job whose lease this transaction has checked and locked."""
+
+    job_id: uuid.UUID
+    device_id: uuid.UUID
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    at: datetime
+    level: Level
+    message: str
+    step: str | None
+    device: str | None
+    data: Mapping[str, Any]
 
 
 class LeaseLost(Exception):
@@ -215,12 +240,20 @@ class JobRepository:
         if job_type is not None:
             q = q.where(JobRow.type == job_type.value)
         if cursor:
-            at, last = decode_cursor(cursor, 2)
-            when = datetime.fromisoformat(at)
+            at, last_id = decode_cursor(cursor, 2)
+            last = as_uuid(str(last_id))
+            try:
+                when = datetime.fromisoformat(str(at))
+            except ValueError:
+                last = None
+            if last is None:
+                raise ValidationFailed(
+                    "bad cursor", [FieldError("cursor", "not a cursor from this listing")]
+                )
             q = q.where(
                 or_(
                     JobRow.created_at < when,
-                    and_(JobRow.created_at == when, JobRow.id < uuid.UUID(last)),
+                    and_(JobRow.created_at == when, JobRow.id < last),
                 )
             )
         rows = list((await self._s.execute(q)).all())
@@ -338,60 +371,95 @@ class JobRepository:
         )
         return getattr(result, "rowcount", 0) == 1
 
-    async def fence(self, job_id: uuid.UUID, epoch: int) -> JobRow:
-        """Lock the job row and check that ``epoch`` still holds its lease."""
-        row = await self._s.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
-        if row is None or row.lease_epoch != epoch or row.status != JobStatus.RUNNING.value:
+    async def fence(self, job_id: uuid.UUID, epoch: int) -> Fenced:
+        """Lock the job row and check that ``epoch`` still holds its lease, in one statement.
+
+        The no-op UPDATE takes the row lock (so no claim can move the epoch until this
+        transaction ends) and returns the flags the runner needs, without an ORM round trip.
+        """
+        found = (
+            await self._s.execute(
+                update(JOBS)
+                .where(
+                    JOBS.c.id == job_id,
+                    JOBS.c.lease_epoch == epoch,
+                    JOBS.c.status == JobStatus.RUNNING.value,
+                )
+                .values(lease_epoch=JOBS.c.lease_epoch)
+                .returning(JOBS.c.device_id, JOBS.c.cancel_requested)
+            )
+        ).one_or_none()
+        if found is None:
             raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
-        return row
+        return Fenced(job_id=job_id, device_id=found[0], cancel_requested=bool(found[1]))
 
     # Fenced writes (call fence() first in the same transaction) ----------------------------
 
-    async def step_started(self, job: JobRow, idx: int) -> None:
-        step = await self._step_row(job.id, idx)
-        step.status = StepStatus.RUNNING.value
-        step.started_at = self._clock()
-        step.finished_at = None
-        step.runs += 1
-        step.error = None
-        job.current_step = step.name
-        await self._s.flush()
+    async def step_started(self, job: Fenced, idx: int, *, name: str) -> None:
+        now = self._clock()
+        await self._s.execute(
+            update(STEPS)
+            .where(STEPS.c.job_id == job.job_id, STEPS.c.idx == idx)
+            .values(
+                status=StepStatus.RUNNING.value,
+                started_at=now,
+                finished_at=None,
+                runs=STEPS.c.runs + 1,
+                error=None,
+            )
+        )
+        await self._s.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(current_step=name))
 
     async def step_finished(
         self,
-        job: JobRow,
+        job: Fenced,
         idx: int,
         *,
         status: StepStatus,
         output: Mapping[str, Any] | None = None,
         error: str | None = None,
+        progress_pct: int | None = None,
     ) -> None:
-        step = await self._step_row(job.id, idx)
-        step.status = status.value
-        if step.started_at is None:
-            step.started_at = self._clock()
-        step.finished_at = self._clock()
+        now = self._clock()
+        values: dict[str, Any] = {"status": status.value, "finished_at": now, "error": error}
         if output is not None:
-            step.output = dict(output)
-        step.error = error
-        await self._s.flush()
-        steps = list(await self._s.scalars(select(JobStepRow).where(JobStepRow.job_id == job.id)))
-        job.progress = progress([_step(s) for s in steps])
-        await self._s.flush()
-
-    async def mark_steps(self, job: JobRow, names: Sequence[str], status: StepStatus) -> None:
+            values["output"] = dict(output)
         await self._s.execute(
-            update(JobStepRow)
-            .where(JobStepRow.job_id == job.id, JobStepRow.name.in_(list(names)))
+            update(STEPS)
+            .where(STEPS.c.job_id == job.job_id, STEPS.c.idx == idx)
+            .values(started_at=func.coalesce(STEPS.c.started_at, now), **values)
+        )
+        if progress_pct is not None:
+            await self._s.execute(
+                update(JOBS).where(JOBS.c.id == job.job_id).values(progress=progress_pct)
+            )
+
+    async def mark_steps(self, job: Fenced, names: Sequence[str], status: StepStatus) -> None:
+        await self._s.execute(
+            update(STEPS)
+            .where(STEPS.c.job_id == job.job_id, STEPS.c.name.in_(list(names)))
             .values(status=status.value)
-            .execution_options(synchronize_session=False)
         )
 
-    async def _step_row(self, job_id: uuid.UUID, idx: int) -> JobStepRow:
-        row = await self._s.get(JobStepRow, (job_id, idx))
-        if row is None:
-            raise NotFound(f"job {job_id} has no step {idx}")
-        return row
+    async def add_events(self, job_id: uuid.UUID, events: Sequence[PendingEvent]) -> None:
+        """Write a batch of log lines (buffered by a worker between its fenced writes)."""
+        if not events:
+            return
+        await self._s.execute(
+            insert(EVENTS),
+            [
+                {
+                    "job_id": job_id,
+                    "at": e.at,
+                    "level": e.level.value,
+                    "step": e.step,
+                    "device": e.device,
+                    "message": e.message,
+                    "data": dict(e.data),
+                }
+                for e in events
+            ],
+        )
 
     async def add_event(
         self,
@@ -403,43 +471,35 @@ class JobRepository:
         device: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        self._s.add(
-            JobEventRow(
-                job_id=job_id,
-                at=self._clock(),
-                level=level.value,
-                step=step,
-                device=device,
-                message=message,
-                data=dict(data or {}),
-            )
-        )
-        await self._s.flush()
+        event = PendingEvent(self._clock(), level, message, step, device, dict(data or {}))
+        await self.add_events(job_id, [event])
 
     async def finish(
         self,
-        job: JobRow,
+        job: Fenced,
         *,
         status: JobStatus,
         result: Mapping[str, Any],
         error: str | None = None,
     ) -> None:
         """End the job and release the device, in the caller's (fenced) transaction."""
-        job.status = status.value
-        job.result = dict(result)
-        job.error = error
-        job.finished_at = self._clock()
-        job.current_step = None
-        job.lease_owner = None
-        job.lease_expires_at = None
+        values: dict[str, Any] = {
+            "status": status.value,
+            "result": dict(result),
+            "error": error,
+            "finished_at": self._clock(),
+            "current_step": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
         if status is JobStatus.SUCCEEDED:
-            job.progress = 100
+            values["progress"] = 100
+        await self._s.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(**values))
         await self._s.execute(
             delete(DeviceLockRow).where(
-                DeviceLockRow.device_id == job.device_id, DeviceLockRow.job_id == job.id
+                DeviceLockRow.device_id == job.device_id, DeviceLockRow.job_id == job.job_id
             )
         )
-        await self._s.flush()
 
     # Control -----------------------------------------------------------------------------
 
@@ -449,10 +509,11 @@ class JobRepository:
             raise NotFound(f"job {job_id} does not exist", kind="job")
         status = JobStatus(row.status)
         if status.finished:
-            raise Conflict(f"job {job_id} already {status.value}", status=status.value)
+            raise Conflict(f"job {job_id} already {status.value}", job_status=status.value)
         if status is JobStatus.QUEUED:
             # Never started: nothing to undo.
-            await self.finish(row, status=JobStatus.CANCELLED, result={}, error="cancelled")
+            fenced = Fenced(job_id=row.id, device_id=row.device_id, cancel_requested=True)
+            await self.finish(fenced, status=JobStatus.CANCELLED, result={}, error="cancelled")
         else:
             row.cancel_requested = True
             await self._s.flush()
