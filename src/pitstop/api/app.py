@@ -11,7 +11,16 @@ from fastapi import FastAPI
 
 from pitstop import __version__
 from pitstop.api import problems
-from pitstop.api.routers import audit, devices, fabrics, health, inventory, jobs, tokens
+from pitstop.api.routers import (
+    audit,
+    devices,
+    fabrics,
+    health,
+    inventory,
+    jobs,
+    simulated,
+    tokens,
+)
 from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.runner import EngineConfig, Worker
@@ -97,6 +106,6 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, fabrics, devices, inventory, jobs, tokens, audit):
+    for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(module.router)
     return app

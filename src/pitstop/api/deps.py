@@ -67,15 +67,6 @@ Operator = Annotated[Actor, require(Role.OPERATOR)]
 Admin = Annotated[Actor, require(Role.ADMIN)]
 
 
-def check_fabric_scope(actor: Actor, fabric: str) -> None:
-    """Tokens scoped to fabrics change only those fabrics."""
-    if not actor.may_write_fabric(fabric):
-        raise Forbidden(
-            f"token {actor.name!r} may change only fabrics {', '.join(sorted(actor.fabrics))}",
-            fabric=fabric,
-        )
-
-
 def check_unscoped(actor: Actor, what: str) -> None:
     if actor.fabrics:
         raise Forbidden(f"a token scoped to fabrics may not {what}")

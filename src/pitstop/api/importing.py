@@ -26,7 +26,6 @@ from pitstop.api.schemas import DeviceIn, FabricIn, GroupIn, ImportResult
 from pitstop.domain.errors import FieldError, Forbidden, ValidationFailed
 from pitstop.domain.inventory import Budget
 from pitstop.domain.roles import Actor, Via
-from pitstop.storage.devices import DeviceSpec
 from pitstop.storage.store import Unit
 
 M = TypeVar("M", bound=BaseModel)
@@ -227,11 +226,7 @@ async def run_import(
             c.add(plan.where + ".name", f"fabric {name!r} appears twice")
         seen_fabrics.add(name)
         f = existing.get(name)
-        if not actor.may_write_fabric(name):
-            raise Forbidden(
-                f"token {actor.name!r} may change only fabrics {', '.join(sorted(actor.fabrics))}",
-                fabric=name,
-            )
+        actor.ensure_may_write(name)
         if f is None and actor.fabrics:
             raise Forbidden("a token scoped to fabrics may not create fabrics", fabric=name)
         if f is None and not (create_fabrics and plan.where != "fabric"):
@@ -305,15 +300,7 @@ async def run_import(
             await u.devices.create(
                 fabric_id=fabric_id,
                 fabric=fname,
-                spec=DeviceSpec(
-                    name=d.name,
-                    role=d.role,
-                    driver=d.driver,
-                    connection=d.connection.to_domain(),
-                    labels=d.labels,
-                    groups=tuple(d.groups),
-                    status=d.status,
-                ),
+                spec=d.to_spec(),
                 group_ids=group_ids,
                 actor=actor,
                 via=via,

@@ -14,6 +14,7 @@ from pitstop.domain.lifecycle import DeviceStatus, allowed_targets
 from pitstop.domain.names import label_problem, name_problem
 from pitstop.domain.roles import Role
 from pitstop.domain.tokens import TokenInfo
+from pitstop.storage.devices import DeviceSpec
 
 T = TypeVar("T")
 
@@ -197,6 +198,17 @@ class DeviceIn(DeviceFields):
         if v not in (DeviceStatus.PENDING, DeviceStatus.ACTIVATED):
             raise ValueError("a new device starts as activated or pending")
         return v
+
+    def to_spec(self) -> DeviceSpec:
+        return DeviceSpec(
+            name=self.name,
+            role=self.role,
+            driver=self.driver,
+            connection=self.connection.to_domain(),
+            labels=self.labels,
+            groups=tuple(self.groups),
+            status=self.status,
+        )
 
 
 class DeviceCreate(DeviceIn):

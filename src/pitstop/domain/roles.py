@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from pitstop.domain.errors import Forbidden
+
 
 class Role(enum.StrEnum):
     VIEWER = "viewer"
@@ -37,6 +39,14 @@ class Actor:
 
     def may_write_fabric(self, fabric_name: str) -> bool:
         return self.role is Role.ENGINE or not self.fabrics or fabric_name in self.fabrics
+
+    def ensure_may_write(self, fabric_name: str) -> None:
+        """Tokens scoped to fabrics change only those fabrics (``FORBIDDEN`` otherwise)."""
+        if not self.may_write_fabric(fabric_name):
+            raise Forbidden(
+                f"token {self.name!r} may change only fabrics {', '.join(sorted(self.fabrics))}",
+                fabric=fabric_name,
+            )
 
     @property
     def is_admin(self) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pitstop.domain.health import CheckResult, CheckStatus, evaluate, interface_rates, overall
 from pitstop.domain.inventory import Budget
-from pitstop.domain.jobs import Level, Mode
+from pitstop.domain.jobs import JobType, Level, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.redundancy import GroupState, Member, check_redundancy
@@ -84,7 +84,12 @@ async def health(ctx: StepContext) -> dict[str, Any]:
         "sample": health_to_json(second),
         "rates": rates_to_json(rates),
     }
-    aborting = ctx.params.health_check_abort and ctx.job.mode is not Mode.TEST_RUN
+    # Test runs and standalone health checks measure everything and let the verdict decide.
+    aborting = (
+        ctx.params.health_check_abort
+        and ctx.job.mode is not Mode.TEST_RUN
+        and ctx.job.type is not JobType.HEALTHCHECK
+    )
     if verdict is CheckStatus.FAIL and aborting:
         failed = [r.check for r in results if r.status is CheckStatus.FAIL]
         raise StepFailed(f"health checks failed: {', '.join(failed)}", output)
@@ -128,7 +133,7 @@ async def verdict(ctx: StepContext) -> dict[str, Any]:
     measured = ctx.outputs.get("health", {})
     failed = [c["check"] for c in measured.get("checks", []) if c["status"] == "fail"]
     warned = [c["check"] for c in measured.get("checks", []) if c["status"] == "warn"]
-    if failed and (ctx.params.health_check_abort or ctx.job.type.value == "healthcheck"):
+    if failed and (ctx.params.health_check_abort or ctx.job.type is JobType.HEALTHCHECK):
         problems.append(f"health checks failed: {', '.join(failed)}")
     output = {"problems": problems, "warnings": warned, "passed": not problems}
     if problems:

@@ -282,6 +282,10 @@ class Worker:
         if not isinstance(exc, PitstopError):
             log.exception("step %s of job %s raised", ctx.step, ctx.job.id)
         output = exc.output if isinstance(exc, StepFailed) else {}
+        assert ctx.step is not None
+        # What the failed step measured (its checks, the residual traffic) goes into the
+        # job's result: it is what an operator needs to see first.
+        ctx.outputs[ctx.step] = output
         await ctx.log(Level.ERROR, f"{ctx.step} failed: {message}", {"code": code})
 
         async def failed(u: Unit, row: Fenced) -> None:

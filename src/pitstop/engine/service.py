@@ -57,8 +57,7 @@ class JobService:
             fabric_row = await u.fabrics.row(str(dev.fabric_id))
             # Refuse bad parameters now, not half-way through the job.
             resolve(dict(fabric_row.parameters or {}), dict(advanced_parameters or {}))
-            if not actor.may_write_fabric(dev.fabric):
-                raise Forbidden(f"token {actor.name!r} may not start jobs in fabric {dev.fabric!r}")
+            actor.ensure_may_write(dev.fabric)
             if dev.status is DeviceStatus.MAINTENANCE and job_type not in ALLOWED_IN_MAINTENANCE:
                 raise DeviceUnderMaintenance(
                     f"{dev.name} is in maintenance: only deactivation and health checks may run",
@@ -110,29 +109,22 @@ class JobService:
             return await u.jobs.get(job_id)
 
     async def cancel(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
-        async with self._store.unit() as u:
-            job = await u.jobs.get(job_id)
-            self._may_control(actor, job)
-            out = await u.jobs.request_cancel(job_id)
-            await u.audit.append(
-                actor=actor.name,
-                action="job.cancel",
-                via=via.value,
-                fabric=job.fabric,
-                device=job.device,
-                device_id=job.device_id,
-                job_id=job.id,
-            )
-            return out
+        return await self._control(job_id, actor=actor, via=via, action="cancel")
 
     async def retry(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
+        return await self._control(job_id, actor=actor, via=via, action="retry")
+
+    async def _control(self, job_id: uuid.UUID, *, actor: Actor, via: Via, action: str) -> Job:
         async with self._store.unit() as u:
             job = await u.jobs.get(job_id)
             self._may_control(actor, job)
-            out = await u.jobs.retry(job_id)
+            if action == "cancel":
+                out = await u.jobs.request_cancel(job_id)
+            else:
+                out = await u.jobs.retry(job_id)
             await u.audit.append(
                 actor=actor.name,
-                action="job.retry",
+                action=f"job.{action}",
                 via=via.value,
                 fabric=job.fabric,
                 device=job.device,

@@ -23,7 +23,6 @@ from pitstop.domain.errors import (
     AmbiguousReference,
     Conflict,
     FieldError,
-    Forbidden,
     NotFound,
     ValidationFailed,
 )
@@ -294,7 +293,7 @@ class DeviceRepository:
         """Change inventory fields (never the status). ``changes`` keys: role, driver,
         connection, labels, groups."""
         row, fabric = await self._locked(device_id)
-        _check_scope(actor, fabric)
+        actor.ensure_may_write(fabric)
         _check_version(row, expected_version)
         if "role" in changes:
             row.role = changes["role"]
@@ -335,7 +334,7 @@ class DeviceRepository:
 
     async def delete(self, device_id: uuid.UUID, *, actor: Actor, via: Via) -> Device:
         row, fabric = await self._locked(device_id)
-        _check_scope(actor, fabric)
+        actor.ensure_may_write(fabric)
         status = DeviceStatus(row.status)
         if status not in (DeviceStatus.PENDING, DeviceStatus.DECOMMISSIONED):
             raise Conflict(
@@ -380,7 +379,7 @@ class DeviceRepository:
         if if_needed and current is target:
             return await self.get(device_id)
         check_transition(current, target, actor.role)
-        _check_scope(actor, fabric)
+        actor.ensure_may_write(fabric)
         _check_version(row, expected_version)
         now = self._clock()
         read_version = row.version
@@ -449,14 +448,6 @@ class DeviceRepository:
         row.version += 1
         row.updated_at = self._clock()
         await self._s.flush()
-
-
-def _check_scope(actor: Actor, fabric: str) -> None:
-    if not actor.may_write_fabric(fabric):
-        raise Forbidden(
-            f"token {actor.name!r} may change only fabrics {', '.join(sorted(actor.fabrics))}",
-            fabric=fabric,
-        )
 
 
 def _check_version(row: DeviceRow, expected: int | None) -> None:

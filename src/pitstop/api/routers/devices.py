@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pitstop.api.deps import ActorDep, Admin, Operator, StoreDep, ViaDep, check_fabric_scope
+from pitstop.api.deps import ActorDep, Admin, Operator, StoreDep, ViaDep
 from pitstop.api.schemas import DeviceCreate, DeviceOut, DevicePatch, Page, StatusChange
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.selectors import parse_selector
-from pitstop.storage.devices import DeviceFilter, DeviceSpec
+from pitstop.storage.devices import DeviceFilter
 from pitstop.storage.store import Unit
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -96,7 +96,7 @@ async def create_device(
 ) -> DeviceOut:
     async with store.unit() as u:
         f = await u.fabrics.row(body.fabric)
-        check_fabric_scope(actor, f.name)
+        actor.ensure_may_write(f.name)
         if body.name in await u.devices.names_in_fabric(f.id):
             raise ValidationFailed(
                 f"device {body.name!r} already exists in fabric {f.name!r}",
@@ -106,15 +106,7 @@ async def create_device(
         dev_id = await u.devices.create(
             fabric_id=f.id,
             fabric=f.name,
-            spec=DeviceSpec(
-                name=body.name,
-                role=body.role,
-                driver=body.driver,
-                connection=body.connection.to_domain(),
-                labels=body.labels,
-                groups=tuple(body.groups),
-                status=body.status,
-            ),
+            spec=body.to_spec(),
             group_ids=groups,
             actor=actor,
             via=via,

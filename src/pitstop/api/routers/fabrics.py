@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pitstop.api.deps import ActorDep, Admin, StoreDep, ViaDep, check_fabric_scope, check_unscoped
+from pitstop.api.deps import ActorDep, Admin, StoreDep, ViaDep, check_unscoped
 from pitstop.api.schemas import FabricIn, FabricOut, FabricPatch, GroupIn, GroupOut, GroupPatch
 from pitstop.domain.inventory import Budget
 
@@ -39,7 +39,7 @@ async def update_fabric(
     fabric: str, body: FabricPatch, store: StoreDep, actor: Admin, via: ViaDep
 ) -> FabricOut:
     async with store.unit() as u:
-        check_fabric_scope(actor, (await u.fabrics.row(fabric)).name)
+        actor.ensure_may_write((await u.fabrics.row(fabric)).name)
         out = await u.fabrics.update(fabric, description=body.description, labels=body.labels)
         await u.audit.append(
             actor=actor.name,
@@ -54,7 +54,7 @@ async def update_fabric(
 @router.delete("/{fabric}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_fabric(fabric: str, store: StoreDep, actor: Admin, via: ViaDep) -> None:
     async with store.unit() as u:
-        check_fabric_scope(actor, (await u.fabrics.row(fabric)).name)
+        actor.ensure_may_write((await u.fabrics.row(fabric)).name)
         gone = await u.fabrics.delete(fabric)
         await u.audit.append(actor=actor.name, action="fabric.delete", via=via, fabric=gone.name)
 
@@ -72,7 +72,7 @@ async def create_group(
 ) -> GroupOut:
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)
-        check_fabric_scope(actor, f.name)
+        actor.ensure_may_write(f.name)
         group = await u.fabrics.create_group(
             f.id,
             name=body.name,
@@ -106,7 +106,7 @@ async def update_group(
 ) -> GroupOut:
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)
-        check_fabric_scope(actor, f.name)
+        actor.ensure_may_write(f.name)
         budget = None if body.max_unavailable is None else Budget.parse(body.max_unavailable)
         g = await u.fabrics.update_group(
             f.id, group, max_unavailable=budget, description=body.description
@@ -126,7 +126,7 @@ async def update_group(
 async def delete_group(fabric: str, group: str, store: StoreDep, actor: Admin, via: ViaDep) -> None:
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)
-        check_fabric_scope(actor, f.name)
+        actor.ensure_may_write(f.name)
         g = await u.fabrics.delete_group(f.id, group)
         await u.audit.append(
             actor=actor.name,
