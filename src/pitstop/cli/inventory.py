@@ -106,7 +106,8 @@ DEVICE_COLUMNS = [
     ("FABRIC", lambda d: d["fabric"]),
     ("ROLE", lambda d: d["role"]),
     ("STATUS", lambda d: badge(d["status"])),
-    ("REASON", lambda d: d["status_reason"]),
+    # The reason for the status, else why the device is out of service at all.
+    ("REASON", lambda d: d["status_reason"] or d["maintenance"]["reason"]),
     ("SET BY", lambda d: d["status_changed_by"]),
     ("GROUPS", lambda d: d["groups"]),
     (
