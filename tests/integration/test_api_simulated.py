@@ -116,3 +116,32 @@ async def test_only_admins_inject_and_unknown_faults_are_refused(api: Any) -> No
     )
     assert r.status_code == 422
     assert r.json()["code"] == "VALIDATION_FAILED"
+
+
+async def test_fabric_parameter_defaults_apply_to_its_jobs(api: Any) -> None:
+    client, worker, tokens = api
+    admin = tokens["admin"]
+    r = await client.patch(
+        "/api/v1/fabrics/dc1",
+        headers=auth(admin),
+        json={"parameters": {"checks": {"cpu_idle": {"min_pct": 500}}}},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "parameters"
+    assert "checks.cpu_idle.min_pct" in r.json()["errors"][0]["message"]
+
+    await client.post(
+        "/api/v1/simulated/devices/leaf1/faults", headers=auth(admin), json={"fault": "high-cpu"}
+    )
+    assert (await healthcheck(client, worker, admin))["status"] == "failed"
+    r = await client.patch(
+        "/api/v1/fabrics/dc1",
+        headers=auth(admin),
+        json={"parameters": {"checks": {"cpu_idle": {"min_pct": 10}}}},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["parameters"] == {"checks": {"cpu_idle": {"min_pct": 10}}}
+    job = await healthcheck(client, worker, admin)
+    assert job["status"] == "succeeded"
+    cpu = next(c for c in job["result"]["checks"] if c["check"] == "cpu_idle")
+    assert cpu["threshold"] == 10

@@ -104,7 +104,9 @@ def _parse_yaml(text: str, fabric: str | None, c: _Collector) -> list[FabricPlan
                 continue
             head = {k: v for k, v in item.items() if k not in ("groups", "devices")}
             spec = c.model(FabricIn, head, where)
-            plan = FabricPlan(spec or FabricIn.model_construct(name="", labels={}), where)
+            plan = FabricPlan(
+                spec or FabricIn.model_construct(name="", labels={}, parameters={}), where
+            )
             _fill(plan, item.get("groups"), item.get("devices"), where + ".", c)
             if spec is not None:
                 plans.append(plan)
@@ -112,7 +114,9 @@ def _parse_yaml(text: str, fabric: str | None, c: _Collector) -> list[FabricPlan
     if not fabric:
         c.add("fabric", "name the fabric to import into, or use a fabrics: section")
         return plans
-    plan = FabricPlan(FabricIn.model_construct(name=fabric, description="", labels={}), "fabric")
+    plan = FabricPlan(
+        FabricIn.model_construct(name=fabric, description="", labels={}, parameters={}), "fabric"
+    )
     _fill(plan, doc.get("groups"), doc.get("devices"), "", c)
     plans.append(plan)
     return plans
@@ -152,7 +156,9 @@ def _parse_csv(text: str, fabric: str | None, c: _Collector) -> list[FabricPlan]
             f"unknown CSV columns: {', '.join(unknown)}",
             [FieldError(h, f"unknown column; known: {', '.join(CSV_COLUMNS)}", 1) for h in unknown],
         )
-    plan = FabricPlan(FabricIn.model_construct(name=fabric, description="", labels={}), "fabric")
+    plan = FabricPlan(
+        FabricIn.model_construct(name=fabric, description="", labels={}, parameters={}), "fabric"
+    )
     for raw in reader:
         line = reader.line_num
         row = {k: (v or "").strip() for k, v in raw.items() if k is not None}
@@ -277,7 +283,10 @@ async def run_import(
             continue
         if fabric_id is None:
             created = await u.fabrics.create(
-                name=fname, description=plan.spec.description, labels=plan.spec.labels
+                name=fname,
+                description=plan.spec.description,
+                labels=plan.spec.labels,
+                parameters=plan.spec.parameters,
             )
             fabric_id = created.id
             await u.audit.append(actor=actor.name, action="fabric.create", via=via, fabric=fname)

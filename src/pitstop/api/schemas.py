@@ -9,9 +9,11 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pitstop.domain.audit import AuditEntry
+from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.inventory import Budget, Connection, Device, Fabric, RedundancyGroup
 from pitstop.domain.lifecycle import DeviceStatus, allowed_targets
 from pitstop.domain.names import label_problem, name_problem
+from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role
 from pitstop.domain.tokens import TokenInfo
 from pitstop.storage.devices import DeviceSpec
@@ -52,23 +54,43 @@ class Page(BaseModel, Generic[T]):
 # Fabrics and groups --------------------------------------------------------------------------
 
 
+def _check_parameters(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refused here, not half-way through a job."""
+    if value is not None:
+        try:
+            resolve(value, field="parameters")
+        except ValidationFailed as exc:
+            raise ValueError("; ".join(f"{e.field}: {e.message}" for e in exc.errors)) from exc
+    return value
+
+
 class FabricIn(Strict):
     name: Name
     description: str = ""
     labels: Labels
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fabric defaults for advanced_parameters (see /api/v1/parameters/schema)",
+    )
 
     _name = field_validator("name")(_check_name)
     _labels = field_validator("labels")(_check_labels)
+    _parameters = field_validator("parameters")(_check_parameters)
 
 
 class FabricPatch(Strict):
     description: str | None = None
     labels: dict[str, str] | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Replaces the fabric's advanced_parameters defaults"
+    )
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str] | None) -> dict[str, str] | None:
         return None if v is None else _check_labels(v)
+
+    _parameters = field_validator("parameters")(_check_parameters)
 
 
 class FabricOut(BaseModel):
@@ -76,6 +98,7 @@ class FabricOut(BaseModel):
     name: str
     description: str
     labels: dict[str, str]
+    parameters: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 
@@ -86,6 +109,7 @@ class FabricOut(BaseModel):
             name=f.name,
             description=f.description,
             labels=f.labels,
+            parameters=f.parameters,
             created_at=f.created_at,
             updated_at=f.updated_at,
         )

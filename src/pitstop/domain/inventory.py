@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pitstop.domain.lifecycle import DeviceStatus
 
@@ -56,6 +57,8 @@ class Fabric:
     labels: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    # Fabric defaults for advanced_parameters: a partial mapping over the built-in defaults.
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,15 @@ from pitstop.storage.tables import DeviceGroupRow, DeviceRow, FabricRow, GroupRo
 def _fabric(row: FabricRow) -> Fabric:
     created, updated = as_utc(row.created_at), as_utc(row.updated_at)
     assert created and updated
-    return Fabric(row.id, row.name, row.description, dict(row.labels or {}), created, updated)
+    return Fabric(
+        row.id,
+        row.name,
+        row.description,
+        dict(row.labels or {}),
+        created,
+        updated,
+        dict(row.parameters or {}),
+    )
 
 
 def _group(row: GroupRow) -> RedundancyGroup:
@@ -51,7 +59,14 @@ class FabricRepository:
         rows = await self._s.scalars(select(FabricRow).order_by(FabricRow.name))
         return [_fabric(r) for r in rows]
 
-    async def create(self, *, name: str, description: str, labels: dict[str, str]) -> Fabric:
+    async def create(
+        self,
+        *,
+        name: str,
+        description: str,
+        labels: dict[str, str],
+        parameters: dict[str, Any] | None = None,
+    ) -> Fabric:
         now = self._clock()
         if await self._s.scalar(select(FabricRow.id).where(FabricRow.name == name)):
             raise Conflict(f"fabric {name!r} already exists", kind="fabric", name=name)
@@ -60,6 +75,7 @@ class FabricRepository:
             name=name,
             description=description,
             labels=labels,
+            parameters=dict(parameters or {}),
             created_at=now,
             updated_at=now,
         )
@@ -68,13 +84,20 @@ class FabricRepository:
         return _fabric(row)
 
     async def update(
-        self, ref: str, *, description: str | None, labels: dict[str, str] | None
+        self,
+        ref: str,
+        *,
+        description: str | None,
+        labels: dict[str, str] | None,
+        parameters: dict[str, Any] | None = None,
     ) -> Fabric:
         row = await self.row(ref)
         if description is not None:
             row.description = description
         if labels is not None:
             row.labels = labels
+        if parameters is not None:
+            row.parameters = parameters
         row.updated_at = self._clock()
         await self._s.flush()
         return _fabric(row)

@@ -22,7 +22,10 @@ async def create_fabric(body: FabricIn, store: StoreDep, actor: Admin, via: ViaD
     check_unscoped(actor, "create fabrics")
     async with store.unit() as u:
         fabric = await u.fabrics.create(
-            name=body.name, description=body.description, labels=body.labels
+            name=body.name,
+            description=body.description,
+            labels=body.labels,
+            parameters=body.parameters,
         )
         await u.audit.append(actor=actor.name, action="fabric.create", via=via, fabric=fabric.name)
         return FabricOut.of(fabric)
@@ -40,7 +43,12 @@ async def update_fabric(
 ) -> FabricOut:
     async with store.unit() as u:
         actor.ensure_may_write((await u.fabrics.row(fabric)).name)
-        out = await u.fabrics.update(fabric, description=body.description, labels=body.labels)
+        out = await u.fabrics.update(
+            fabric,
+            description=body.description,
+            labels=body.labels,
+            parameters=body.parameters,
+        )
         await u.audit.append(
             actor=actor.name,
             action="fabric.update",
