@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from pitstop.domain.health import CheckResult, CheckStatus, evaluate, interface_rates, overall
-from pitstop.domain.inventory import Budget
+from pitstop.domain.inventory import Budget, Device
 from pitstop.domain.jobs import JobType, Level, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.redundancy import GroupState, Member, check_redundancy
+from pitstop.domain.roles import Via
 from pitstop.engine.codec import health_from_json, health_to_json, rates_to_json
-from pitstop.engine.context import StepContext, StepFailed
+from pitstop.engine.context import StepContext, StepFailed, parse_time
+from pitstop.storage.jobs import Fenced
+from pitstop.storage.store import Unit
 
 
 def _results(results: list[CheckResult]) -> list[dict[str, Any]]:
@@ -28,6 +31,54 @@ async def validate_status(ctx: StepContext, expected: DeviceStatus) -> dict[str,
     return {"status": status.value}
 
 
+async def _redundancy(ctx: StepContext, u: Unit) -> list[CheckResult]:
+    same_role, groups = await u.devices.redundancy_view(ctx.device)
+    return check_redundancy(
+        device=ctx.device.name,
+        role=ctx.device.role,
+        same_role=[Member(n, s) for n, s in same_role],
+        groups=[
+            GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in members))
+            for g, b, members in groups
+        ],
+    )
+
+
+async def mark_draining(ctx: StepContext) -> dict[str, Any]:
+    """Take the device out of its groups' capacity: redundancy is checked again in the same
+    transaction as the status change, under the fabric's lock, so two activations that both
+    passed validation can never both take a group past its budget."""
+
+    async def write(u: Unit, _: Fenced) -> Device:
+        await u.fabrics.lock(ctx.device.fabric_id)
+        current = await u.devices.get(ctx.device.id)
+        if current.status is DeviceStatus.DRAINING:
+            return current  # an earlier run of this step got here
+        if ctx.params.checks.redundancy.enabled:
+            failed = [r for r in await _redundancy(ctx, u) if r.status is CheckStatus.FAIL]
+            if failed:
+                raise StepFailed(
+                    "; ".join(r.message for r in failed),
+                    {"redundancy": _results(failed)},
+                )
+        params = ctx.job.params
+        return await u.devices.change_status(
+            ctx.device.id,
+            target=DeviceStatus.DRAINING,
+            actor=ctx.actor,
+            via=Via.ENGINE,
+            reason=params.get("reason"),
+            ticket=params.get("ticket"),
+            job_id=ctx.job.id,
+            expected_end=parse_time(params.get("expected_end")),
+            if_needed=True,
+        )
+
+    ctx.device = await ctx.fenced(write)
+    await ctx.info("status draining", status="draining")
+    return {"status": ctx.device.status.value, "version": ctx.device.version}
+
+
 async def validate_activation(ctx: StepContext) -> dict[str, Any]:
     """The device is activated, and taking it out keeps redundancy (unless switched off)."""
     status = await ctx.current_status()
@@ -37,16 +88,7 @@ async def validate_activation(ctx: StepContext) -> dict[str, Any]:
     results: list[CheckResult] = []
     if ctx.params.checks.redundancy.enabled:
         async with ctx.store.unit() as u:
-            same_role, groups = await u.devices.redundancy_view(ctx.device)
-        results = check_redundancy(
-            device=ctx.device.name,
-            role=ctx.device.role,
-            same_role=[Member(n, s) for n, s in same_role],
-            groups=[
-                GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in members))
-                for g, b, members in groups
-            ],
-        )
+            results = await _redundancy(ctx, u)
         problems += [r.message for r in results if r.status is CheckStatus.FAIL]
     for r in results:
         level = "fail" if r.status is CheckStatus.FAIL else "ok"

@@ -120,7 +120,7 @@ class StepContext:
                 reason=reason or params.get("reason"),
                 ticket=params.get("ticket"),
                 job_id=self.job.id,
-                expected_end=_when(params.get("expected_end")),
+                expected_end=parse_time(params.get("expected_end")),
                 attention_reason=attention,
                 if_needed=True,  # an earlier run of this step may have done it already
             )
@@ -134,7 +134,7 @@ class StepContext:
             return (await u.devices.get(self.device.id)).status
 
 
-def _when(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not value:
         return None
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

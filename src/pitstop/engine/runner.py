@@ -264,7 +264,8 @@ class Worker:
                 await ctx.warn(
                     f"step {ctx.step} is taking longer than twice its expected {expected_s:g} s"
                 )
-                await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
+                await ctx.flush()  # operators watching live see the warning now
+                done, _ = await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
             if not done:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

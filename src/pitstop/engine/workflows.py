@@ -49,7 +49,7 @@ ACTIVATE: tuple[StepDef, ...] = (
     StepDef("validate", checks.validate_activation, 1, 30),
     StepDef("health", checks.health, 6, 120),
     StepDef("snapshot", partial(checks.snapshot, health_step="health"), 2, 120),
-    StepDef("mark_draining", partial(_mark, status=DeviceStatus.DRAINING), 0.2, 30),
+    StepDef("mark_draining", checks.mark_draining, 0.2, 30),
     StepDef("divert", traffic.divert, 2, 120),
     StepDef("verify_drain", traffic.verify_drain, 10, 3600),
     StepDef("mark_maintenance", partial(_mark, status=DeviceStatus.MAINTENANCE), 0.2, 30),

@@ -52,6 +52,13 @@ class FabricRepository:
             raise NotFound(f"fabric {ref!r} does not exist", kind="fabric", ref=ref)
         return row
 
+    async def lock(self, fabric_id: uuid.UUID) -> None:
+        """Serialise changes that depend on the fabric's devices as a whole (redundancy):
+        a row lock on PostgreSQL; SQLite's transactions already hold the write lock."""
+        await self._s.execute(
+            select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update()
+        )
+
     async def get(self, ref: str) -> Fabric:
         return _fabric(await self.row(ref))
 

@@ -208,12 +208,20 @@ class JobRepository:
                 .join(DeviceRow, DeviceRow.id == JobRow.device_id)
                 .join(FabricRow, FabricRow.id == JobRow.fabric_id)
                 .where(JobRow.id == job_id)
+                # Fenced writes go through Core: always read the rows afresh.
+                .execution_options(populate_existing=True)
             )
         ).one_or_none()
         if found is None:
             raise NotFound(f"job {job_id} does not exist", kind="job")
         row, device, fabric = found
-        steps = list(await self._s.scalars(select(JobStepRow).where(JobStepRow.job_id == job_id)))
+        steps = list(
+            await self._s.scalars(
+                select(JobStepRow)
+                .where(JobStepRow.job_id == job_id)
+                .execution_options(populate_existing=True)
+            )
+        )
         return _job(row, device, fabric, steps)
 
     async def page(
