@@ -304,7 +304,7 @@ class Worker:
         self, ctx: StepContext, *, at_step: str, cancelled: bool, reason: str
     ) -> None:
         ctx.step = "rollback"
-        undone = await compensate(ctx, at_step=at_step)
+        undone = await compensate(ctx, at_step=at_step, cancelled=cancelled)
         await ctx.log(Level.WARNING if cancelled else Level.ERROR, undone)
         result = {**_result(ctx), "failed_step": at_step, "undo": undone}
         status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED

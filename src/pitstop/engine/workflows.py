@@ -117,22 +117,27 @@ async def _to_error(ctx: StepContext, why: str) -> str:
     return f"device set to error: {why}"
 
 
-async def compensate(ctx: StepContext, *, at_step: str) -> str:
+async def compensate(ctx: StepContext, *, at_step: str, cancelled: bool = False) -> str:
     """Undo what the job did, given the step it stopped at. Returns what was done, for the
     job's result. Idempotent: safe to run again after a takeover."""
     status = await ctx.current_status()
     if ctx.job.type is JobType.ACTIVATE and ctx.job.mode is not Mode.TEST_RUN:
-        return await _undo_activate(ctx, status, at_step)
+        return await _undo_activate(ctx, status, at_step, cancelled=cancelled)
     if ctx.job.type is JobType.DEACTIVATE:
         return await _undo_deactivate(ctx, status, at_step)
     return "nothing to undo"
 
 
-async def _undo_activate(ctx: StepContext, status: DeviceStatus, at_step: str) -> str:
+async def _undo_activate(
+    ctx: StepContext, status: DeviceStatus, at_step: str, *, cancelled: bool
+) -> str:
     if status is not DeviceStatus.DRAINING:
         return f"nothing to undo: the device is {status.value}"
     diverted = at_step not in ("mark_draining",)
-    if diverted and not ctx.params.rollback_on_failure and at_step != "divert":
+    # rollback_on_failure keeps a failed drain diverted for inspection; a cancel is an
+    # operator asking for the device back, so it always rolls back.
+    keep = not ctx.params.rollback_on_failure and not cancelled
+    if diverted and keep and at_step != "divert":
         return await _to_error(
             ctx,
             "activation failed after the diversion and rollback_on_failure is false: "
