@@ -70,22 +70,26 @@ async def _seed(url: str, devices: int) -> None:
     await db.close()
 
 
+async def _submit_one(service: JobService, i: int, job_type: JobType) -> None:
+    await service.submit(
+        job_type=job_type,
+        device=f"d{i:05d}",
+        fabric="bench",
+        mode=Mode.ACTIVATE if job_type is JobType.ACTIVATE else None,
+        advanced_parameters=PARAMS,
+        reason="bench",
+        ticket=None,
+        expected_end=None,
+        actor=BENCH,
+        via=Via.API,
+    )
+
+
 async def _submit(url: str, devices: int, job_type: JobType) -> None:
     db = Database.from_url(url)
     service = JobService(Store(db))
     for i in range(devices):
-        await service.submit(
-            job_type=job_type,
-            device=f"d{i:05d}",
-            fabric="bench",
-            mode=Mode.ACTIVATE if job_type is JobType.ACTIVATE else None,
-            advanced_parameters=PARAMS,
-            reason="bench",
-            ticket=None,
-            expected_end=None,
-            actor=BENCH,
-            via=Via.API,
-        )
+        await _submit_one(service, i, job_type)
     await db.close()
 
 
@@ -160,18 +164,7 @@ async def cpu_per_cycle(url: str, cycles: int) -> float:
     used = 0.0
     for i in range(cycles):
         for job_type in (JobType.ACTIVATE, JobType.DEACTIVATE):
-            await service.submit(
-                job_type=job_type,
-                device=f"d{i:05d}",
-                fabric="bench",
-                mode=Mode.ACTIVATE if job_type is JobType.ACTIVATE else None,
-                advanced_parameters=PARAMS,
-                reason="bench",
-                ticket=None,
-                expected_end=None,
-                actor=BENCH,
-                via=Via.API,
-            )
+            await _submit_one(service, i, job_type)
             before = time.process_time()
             while await worker.run_once():
                 pass

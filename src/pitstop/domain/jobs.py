@@ -124,14 +124,3 @@ class Event:
     device: str | None
     message: str
     data: Mapping[str, Any] = field(default_factory=dict)
-
-
-def progress(steps: tuple[Step, ...] | list[Step]) -> int:
-    """Percentage of the job's expected time already done."""
-    total = sum(s.expected_s for s in steps) or 1.0
-    done = sum(
-        s.expected_s
-        for s in steps
-        if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED)
-    )
-    return min(100, round(100 * done / total))
