@@ -33,6 +33,7 @@ from engine_support import (
 )
 
 from pitstop.domain.errors import Conflict, DeviceBusy, DeviceUnderMaintenance
+from pitstop.domain.inventory import Budget
 from pitstop.domain.jobs import JobStatus, JobType, Level, Mode, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Via
@@ -362,10 +363,27 @@ async def test_activation_keeps_redundancy(engine: Engine) -> None:
     assert len(refusals) == 2
 
 
-async def test_with_redundancy_switched_off_activation_proceeds(engine: Engine) -> None:
+async def test_with_redundancy_switched_off_the_budgets_still_hold(engine: Engine) -> None:
+    # The switch turns off the checks at validation; the budget slot is still reserved when
+    # the device starts draining.
     await engine.activated("spine2")
-    job = await engine.run_job("spine1", params={"checks": {"redundancy": {"enabled": False}}})
+    off = {"checks": {"redundancy": {"enabled": False}}}
+    refused = await engine.run_job("spine1", params=off)
+    assert refused.status is JobStatus.FAILED
+    assert refused.result["failed_step"] == "mark_draining"
+    assert (refused.error or "").startswith("BUDGET_EXCEEDED: group spines")
+    assert (await engine.device("spine1")).status is DeviceStatus.ACTIVATED
 
+    # Budgets with room: now only the switched-off role rule stood in the way.
+    async with engine.store.unit() as u:
+        fabric = await u.fabrics.row("dc1")
+        await u.fabrics.update_group(
+            fabric.id, "spines", max_unavailable=Budget(2), description=None
+        )
+        await u.budgets.set_policy(
+            fabric.id, maintenance_allowed=None, role_overrides={"spine": Budget(2)}
+        )
+    job = await engine.run_job("spine1", params=off)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert step(job, "validate").output["redundancy"] == []
     assert (await engine.device("spine1")).status is DeviceStatus.MAINTENANCE

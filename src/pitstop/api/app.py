@@ -18,6 +18,7 @@ from pitstop.api.routers import (
     health,
     inventory,
     jobs,
+    policy,
     simulated,
     tokens,
 )
@@ -108,4 +109,6 @@ def create_app(
     problems.install(app)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(module.router)
+    # Fleet: policy and budgets.
+    app.include_router(policy.router)
     return app

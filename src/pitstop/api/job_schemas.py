@@ -23,6 +23,12 @@ class JobIn(Strict):
     reason: str | None = Field(default=None, max_length=2000)
     ticket: str | None = Field(default=None, max_length=127)
     expected_end: datetime | None = None
+    force: bool = Field(
+        default=False, description="Admins: start even though the fabric disallows maintenance"
+    )
+    force_reason: str | None = Field(
+        default=None, max_length=2000, description="Required with force; recorded in the audit"
+    )
 
 
 class StepOut(BaseModel):

@@ -279,6 +279,12 @@ class StatusChange(Strict):
     reason: str | None = Field(default=None, max_length=2000)
     ticket: str | None = Field(default=None, max_length=127)
     version: int | None = Field(default=None, description="Refuse the change unless current")
+    force: bool = Field(
+        default=False, description="Admins: leave service though the fabric disallows it"
+    )
+    force_reason: str | None = Field(
+        default=None, max_length=2000, description="Required with force; recorded in the audit"
+    )
 
 
 class MaintenanceOut(BaseModel):

@@ -205,12 +205,27 @@ def device_set_status(
     version: Annotated[int | None, typer.Option(help="Refuse unless the device is at it")] = None,
     fabric: FabricOpt = None,
     output: OutputOpt = Format.TABLE,
+    force: Annotated[
+        bool,
+        typer.Option(help="Admins: go ahead though the fabric disallows maintenance"),
+    ] = False,
+    force_reason: Annotated[
+        str | None, typer.Option(help="Why it is forced (required with --force; audited)")
+    ] = None,
 ) -> None:
     """Set a device's status by hand. Nothing is sent to the device; the audit records that."""
     c = client()
+    body: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "ticket": ticket,
+        "version": version,
+    }
+    if force or force_reason:
+        body.update(force=force, force_reason=force_reason)
     d = c.post(
         f"/api/v1/devices/{name}/status",
-        {"status": status, "reason": reason, "ticket": ticket, "version": version},
+        body,
         params={"fabric": fabric} if fabric else None,
     )
     if output is Format.TABLE:

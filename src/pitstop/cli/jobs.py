@@ -97,9 +97,16 @@ def maintenance_enter(
     fabric: FabricOpt = None,
     follow: FollowOpt = True,
     output: OutputOpt = Format.TABLE,
+    force: Annotated[
+        bool,
+        typer.Option(help="Admins: go ahead though the fabric disallows maintenance"),
+    ] = False,
+    force_reason: Annotated[
+        str | None, typer.Option(help="Why it is forced (required with --force; audited)")
+    ] = None,
 ) -> None:
     """Check, divert traffic away, verify the drain, and put the device in maintenance."""
-    body = {
+    body: dict[str, Any] = {
         "type": "maintenance.activate",
         "device": device,
         "fabric": fabric,
@@ -109,6 +116,8 @@ def maintenance_enter(
         "ticket": ticket,
         "expected_end": expected_end,
     }
+    if force or force_reason:
+        body.update(force=force, force_reason=force_reason)
     _submit(body, follow=follow, output=output)
 
 

@@ -72,6 +72,8 @@ async def mark_draining(ctx: StepContext) -> dict[str, Any]:
             job_id=ctx.job.id,
             expected_end=parse_time(params.get("expected_end")),
             if_needed=True,
+            # The budget slot is reserved here, in this transaction (storage/budgets.py).
+            force_reason=params.get("force_reason"),
         )
 
     ctx.device = await ctx.fenced(write)

@@ -16,6 +16,7 @@ from pitstop.domain.errors import Conflict, DeviceBusy, DeviceUnderMaintenance, 
 from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
+from pitstop.domain.policy import check_allowed, check_force
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.engine.workflows import plans
 from pitstop.storage.store import Store
@@ -43,9 +44,12 @@ class JobService:
         expected_end: datetime | None,
         actor: Actor,
         via: Via,
+        force: bool = False,
+        force_reason: str | None = None,
     ) -> Job:
         if actor.role is Role.VIEWER:
             raise Forbidden("viewers may not start jobs")
+        forced = check_force(role=actor.role, force=force, force_reason=force_reason)
         if job_type is not JobType.ACTIVATE:
             mode = None
         elif mode is None:
@@ -78,12 +82,22 @@ class JobService:
                 )
             if dev.status in (DeviceStatus.DECOMMISSIONED, DeviceStatus.PENDING):
                 raise Conflict(f"{dev.name} is {dev.status.value}; no job may run on it")
+            if job_type is JobType.ACTIVATE and mode is Mode.ACTIVATE:
+                # Refused now rather than half-way; the job checks again when it marks the
+                # device draining, which is also where its budget slot is reserved.
+                check_allowed(
+                    await u.budgets.policy(dev.fabric_id),
+                    fabric=dev.fabric,
+                    device=dev.name,
+                    forced=forced,
+                )
             params = {
                 "advanced_parameters": dict(advanced_parameters or {}),
                 "reason": reason,
                 "ticket": ticket,
                 "expected_end": expected_end.isoformat() if expected_end else None,
                 "via": via.value,
+                **({"force_reason": forced} if forced is not None else {}),
             }
             job_id = await u.jobs.enqueue(
                 job_type=job_type,
@@ -104,7 +118,11 @@ class JobService:
                 reason=reason,
                 ticket=ticket,
                 job_id=job_id,
-                details={"type": job_type.value, "mode": mode.value if mode else None},
+                details={
+                    "type": job_type.value,
+                    "mode": mode.value if mode else None,
+                    **({"forced": forced} if forced is not None else {}),
+                },
             )
             return await u.jobs.get(job_id)
 

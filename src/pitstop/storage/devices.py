@@ -27,10 +27,11 @@ from pitstop.domain.errors import (
     ValidationFailed,
 )
 from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
-from pitstop.domain.lifecycle import DeviceStatus, check_transition
+from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus, check_transition
 from pitstop.domain.roles import Actor, Via
 from pitstop.domain.selectors import Op, Term
 from pitstop.storage.audit_log import AuditLog
+from pitstop.storage.budgets import BudgetRepository, lock_fabric
 from pitstop.storage.clock import Clock, as_utc
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
 from pitstop.storage.refs import as_uuid
@@ -370,10 +371,21 @@ class DeviceRepository:
         expected_end: datetime | None = None,
         attention_reason: str | None = None,
         if_needed: bool = False,
+        force_reason: str | None = None,
     ) -> Device:
         """Move a device to ``target``: table, then role, then version; audited atomically.
         With ``if_needed`` (the engine repeating a step), a device already there is left as is.
+
+        Leaving service (activated to draining) reserves a slot in every budget pool of the
+        device and obeys the fabric's policy (``force_reason``: an admin's forced start);
+        see ``storage/budgets.py``. The fabric's lock is taken before the device's.
         """
+        if target in UNAVAILABLE:
+            fabric_id = await self._s.scalar(
+                select(DeviceRow.fabric_id).where(DeviceRow.id == device_id)
+            )
+            if fabric_id is not None:
+                await lock_fabric(self._s, fabric_id)
         row, fabric = await self._locked(device_id)
         current = DeviceStatus(row.status)
         if if_needed and current is target:
@@ -381,6 +393,13 @@ class DeviceRepository:
         check_transition(current, target, actor.role)
         actor.ensure_may_write(fabric)
         _check_version(row, expected_version)
+        reservation: dict[str, Any] = {}
+        # Error is a fact, never refused; every other way out of service takes a slot.
+        leaving = current not in UNAVAILABLE and target in UNAVAILABLE
+        if leaving and target is not DeviceStatus.ERROR:
+            reservation = await BudgetRepository(self._s).reserve(
+                row, fabric=fabric, forced=force_reason
+            )
         now = self._clock()
         read_version = row.version
         values: dict[str, Any] = {
@@ -411,8 +430,9 @@ class DeviceRepository:
             )
         if target is DeviceStatus.ERROR:
             values.update(needs_attention=True, attention_reason=attention_reason or reason)
-        elif current is DeviceStatus.ERROR:
-            # An admin verified the device before recovering it.
+        elif current is DeviceStatus.ERROR or target is DeviceStatus.ACTIVATED:
+            # An admin verified the device before recovering it; and back in service, an
+            # overrun the watchdog flagged is over too.
             values.update(needs_attention=False, attention_reason=None)
         result = await self._s.execute(
             update(DeviceRow)
@@ -435,9 +455,14 @@ class DeviceRepository:
             reason=reason,
             ticket=ticket,
             job_id=job_id,
-            details={"manual": True, "note": "set by hand; pitstop did not touch the device"}
-            if manual
-            else {},
+            details={
+                **(
+                    {"manual": True, "note": "set by hand; pitstop did not touch the device"}
+                    if manual
+                    else {}
+                ),
+                **reservation,
+            },
         )
         # The UPDATE bypassed the loaded row: bring it up to date without another SELECT.
         for key, value in values.items():

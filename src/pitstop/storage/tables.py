@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -74,6 +75,9 @@ class FabricRow(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Fabric policy (domain/policy.py): new activations allowed, and role budget overrides.
+    maintenance_allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    role_budgets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class GroupRow(Base):
@@ -279,3 +283,20 @@ class DeviceLockRow(Base):
     )
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     acquired_at: Mapped[datetime]
+
+
+class FleetMapRow(Base):
+    """One published epoch of a fabric's fleet map. The primary key is the claim: two
+    replicas ticking the same epoch cannot both insert it."""
+
+    __tablename__ = "fleet_maps"
+
+    fabric_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("fabrics.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(127))
+    # Device name -> ONLINE | MAINTENANCE | OFFLINE.
+    members: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    digest: Mapped[str] = mapped_column(String(64))

@@ -11,6 +11,7 @@ from pitstop.api.deps import ActorDep, Admin, Operator, StoreDep, ViaDep
 from pitstop.api.schemas import DeviceCreate, DeviceOut, DevicePatch, Page, StatusChange
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.policy import check_force
 from pitstop.domain.selectors import parse_selector
 from pitstop.storage.devices import DeviceFilter
 from pitstop.storage.store import Unit
@@ -174,7 +175,9 @@ async def set_status(
     fabric: FabricQuery = None,
 ) -> DeviceOut:
     """Set a device's status by hand. Checked against the lifecycle table, then the caller's
-    role, then ``version``; audited in the same transaction. Nothing is sent to the device."""
+    role, then ``version``; audited in the same transaction. Nothing is sent to the device.
+    Leaving service reserves a budget slot and obeys the fabric's policy, like a job does."""
+    forced = check_force(role=actor.role, force=body.force, force_reason=body.force_reason)
     async with store.unit() as u:
         out = await u.devices.change_status(
             await _device_id(u, device, fabric),
@@ -184,5 +187,6 @@ async def set_status(
             reason=body.reason,
             ticket=body.ticket,
             expected_version=body.version,
+            force_reason=forced,
         )
         return DeviceOut.of(out, actor.role)

@@ -53,6 +53,8 @@ async def submit_job(body: JobIn, store: StoreDep, actor: Operator, via: ViaDep)
         expected_end=body.expected_end,
         actor=actor,
         via=via,
+        force=body.force,
+        force_reason=body.force_reason,
     )
     return JobOut.of(job)
 

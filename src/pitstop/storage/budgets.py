@@ -1,0 +1,169 @@
+"""Fabric policy and redundancy-budget reservations, read and written in the caller's
+transaction.
+
+A reservation is the status change itself: a device holds a slot in each of its pools while its
+status is unavailable. :meth:`BudgetRepository.reserve` runs inside the transaction that changes
+the status, after the fabric's row lock is held (``DeviceRepository.change_status`` takes it
+before the device's own row, always in that order), so on PostgreSQL every activation in a
+fabric is serialised and reads the statuses its predecessors committed; SQLite has one writer.
+See ADR 0008.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pitstop.domain.budgets import Pool, refusal, role_pool
+from pitstop.domain.errors import NotFound
+from pitstop.domain.inventory import Budget
+from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.policy import FabricPolicy, check_allowed, stored_role_budgets
+from pitstop.domain.redundancy import Member
+from pitstop.storage.tables import DeviceGroupRow, DeviceRow, FabricRow, GroupRow
+
+
+async def lock_fabric(session: AsyncSession, fabric_id: uuid.UUID) -> None:
+    """The fabric's row lock: the one serialisation point for budgets (a no-op on SQLite,
+    whose transactions already hold the write lock)."""
+    await session.execute(select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update())
+
+
+class BudgetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    # Policy ------------------------------------------------------------------------------
+
+    async def _fabric(self, fabric_id: uuid.UUID) -> FabricRow:
+        row = await self._s.get(FabricRow, fabric_id)
+        if row is None:
+            raise NotFound(f"fabric {fabric_id} does not exist", kind="fabric")
+        return row
+
+    async def policy(self, fabric_id: uuid.UUID) -> FabricPolicy:
+        row = await self._fabric(fabric_id)
+        return FabricPolicy(
+            maintenance_allowed=bool(row.maintenance_allowed),
+            role_overrides=stored_role_budgets(row.role_budgets),
+        )
+
+    async def set_policy(
+        self,
+        fabric_id: uuid.UUID,
+        *,
+        maintenance_allowed: bool | None,
+        role_overrides: dict[str, Budget] | None,
+    ) -> FabricPolicy:
+        """Change the policy. Not retroactive: nothing already out of service is touched."""
+        await lock_fabric(self._s, fabric_id)
+        row = await self._fabric(fabric_id)
+        if maintenance_allowed is not None:
+            row.maintenance_allowed = maintenance_allowed
+        if role_overrides is not None:
+            row.role_budgets = {r: str(b) for r, b in sorted(role_overrides.items())}
+        await self._s.flush()
+        return await self.policy(fabric_id)
+
+    # Pools -------------------------------------------------------------------------------
+
+    async def _role_members(self, fabric_id: uuid.UUID, role: str) -> list[Member]:
+        rows = await self._s.execute(
+            select(DeviceRow.name, DeviceRow.status).where(
+                DeviceRow.fabric_id == fabric_id, DeviceRow.role == role
+            )
+        )
+        return [Member(n, DeviceStatus(s)) for n, s in rows.all()]
+
+    async def device_pools(
+        self, *, device_id: uuid.UUID, fabric_id: uuid.UUID, role: str, policy: FabricPolicy
+    ) -> list[Pool]:
+        """Every pool of one device: each of its groups (by name), then its role if capped."""
+        mine = DeviceGroupRow.__table__.alias("mine")
+        rows = await self._s.execute(
+            select(GroupRow.name, GroupRow.max_unavailable, DeviceRow.name, DeviceRow.status)
+            .join(DeviceGroupRow, DeviceGroupRow.group_id == GroupRow.id)
+            .join(DeviceRow, DeviceRow.id == DeviceGroupRow.device_id)
+            .join(mine, mine.c.group_id == GroupRow.id)
+            .where(mine.c.device_id == device_id)
+        )
+        groups: dict[str, tuple[str, list[Member]]] = {}
+        for gname, budget, member, status in rows.all():
+            groups.setdefault(gname, (budget, []))[1].append(Member(member, DeviceStatus(status)))
+        pools = [
+            Pool(g, Budget.parse(b), tuple(sorted(m, key=lambda x: x.name)))
+            for g, (b, m) in sorted(groups.items())
+        ]
+        cap = policy.role_budget(role)
+        if cap is not None:
+            pools.append(role_pool(role, cap, await self._role_members(fabric_id, role)))
+        return pools
+
+    async def fabric_pools(self, fabric_id: uuid.UUID) -> list[Pool]:
+        """Every group of the fabric and every capped role that has devices."""
+        policy = await self.policy(fabric_id)
+        groups = {
+            g.id: (g.name, Budget.parse(g.max_unavailable))
+            for g in await self._s.scalars(select(GroupRow).where(GroupRow.fabric_id == fabric_id))
+        }
+        members: dict[uuid.UUID, list[Member]] = {gid: [] for gid in groups}
+        rows = await self._s.execute(
+            select(DeviceGroupRow.group_id, DeviceRow.name, DeviceRow.status)
+            .join(DeviceRow, DeviceRow.id == DeviceGroupRow.device_id)
+            .where(DeviceRow.fabric_id == fabric_id)
+        )
+        for gid, name, status in rows.all():
+            members.setdefault(gid, []).append(Member(name, DeviceStatus(status)))
+        pools = [
+            Pool(name, budget, tuple(sorted(members[gid], key=lambda m: m.name)))
+            for gid, (name, budget) in sorted(groups.items(), key=lambda kv: kv[1][0])
+        ]
+        for role, cap in sorted(policy.role_budgets.items()):
+            found = await self._role_members(fabric_id, role)
+            if found:
+                pools.append(role_pool(role, cap, sorted(found, key=lambda m: m.name)))
+        return pools
+
+    # Reserving ---------------------------------------------------------------------------
+
+    async def check(
+        self,
+        *,
+        device: str,
+        device_id: uuid.UUID,
+        fabric_id: uuid.UUID,
+        fabric: str,
+        role: str,
+        forced: str | None,
+    ) -> list[Pool]:
+        """Policy, then a free slot in every pool; raises ``MAINTENANCE_DISALLOWED`` or
+        ``BUDGET_EXCEEDED``. Only a reservation when the caller holds the fabric's lock and
+        writes the status in the same transaction."""
+        policy = await self.policy(fabric_id)
+        check_allowed(policy, fabric=fabric, device=device, forced=forced)
+        pools = await self.device_pools(
+            device_id=device_id, fabric_id=fabric_id, role=role, policy=policy
+        )
+        refused = refusal(device, pools)
+        if refused is not None:
+            raise refused
+        return pools
+
+    async def reserve(self, row: DeviceRow, *, fabric: str, forced: str | None) -> dict[str, Any]:
+        """Check and reserve for ``row`` (locked, still in its old status); returns what the
+        audit row records."""
+        pools = await self.check(
+            device=row.name,
+            device_id=row.id,
+            fabric_id=row.fabric_id,
+            fabric=fabric,
+            role=row.role,
+            forced=forced,
+        )
+        out: dict[str, Any] = {"reserved": [p.name for p in pools]}
+        if forced is not None:
+            out["forced"] = forced
+        return out
