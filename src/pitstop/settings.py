@@ -38,3 +38,12 @@ class Settings(BaseSettings):
     sim_state_dir: Path | None = Field(
         default=None, description="Where simulated devices keep their state (in memory if unset)"
     )
+
+    # Fleet: the epoch-versioned map and the maintenance watchdog (both run inside `serve`).
+    epoch_interval_s: float = Field(
+        default=30.0, gt=0, description="How often each fabric's fleet map gets a new epoch"
+    )
+    map_epochs_kept: int = Field(default=1000, ge=1, description="Published maps kept per fabric")
+    watchdog_interval_s: float = Field(
+        default=30.0, gt=0, description="How often overrun maintenance is looked for"
+    )

@@ -18,13 +18,16 @@ from pitstop.api.routers import (
     health,
     inventory,
     jobs,
+    maps,
     policy,
     simulated,
     tokens,
 )
 from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.drivers.registry import DriverRegistry
+from pitstop.engine.epochs import EpochTicker
 from pitstop.engine.runner import EngineConfig, Worker
+from pitstop.engine.watchdog import Watchdog
 from pitstop.settings import Settings
 from pitstop.storage.database import Database
 from pitstop.storage.migrate import upgrade
@@ -42,6 +45,17 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
+def fleet_tasks(store: Store, settings: Settings, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    ticker = EpochTicker(
+        store=store, interval_s=settings.epoch_interval_s, keep=settings.map_epochs_kept
+    )
+    watchdog = Watchdog(store=store, interval_s=settings.watchdog_interval_s)
+    return [
+        asyncio.create_task(ticker.run_forever(stop)),
+        asyncio.create_task(watchdog.run_forever(stop)),
+    ]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -50,6 +64,7 @@ def create_app(
     workers: int | None = None,
     demo: bool = False,
     announce: Announce = print,
+    background: bool | None = None,
 ) -> FastAPI:
     """Build the app. Given a ``store`` (tests), it is used as is and no worker runs unless
     ``workers`` says so; otherwise the app connects to ``settings.database_url`` on start,
@@ -86,6 +101,10 @@ def create_app(
             )
             for _ in range(count)
         ]
+        # Fleet: the epoch ticker and the watchdog run in every real server (not in tests that
+        # bring their own store, unless they ask).
+        if background if background is not None else store is None:
+            tasks += fleet_tasks(live, settings, stop)
         try:
             yield
         finally:
@@ -109,6 +128,7 @@ def create_app(
     problems.install(app)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(module.router)
-    # Fleet: policy and budgets.
+    # Fleet: policy, budgets and the fleet map.
     app.include_router(policy.router)
+    app.include_router(maps.router)
     return app

@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, inventory, jobs, policy, server
+from pitstop.cli import admin, fleetmap, inventory, jobs, policy, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -48,6 +48,9 @@ app.command()(admin.whoami)
 # Fleet: policy and budgets.
 inventory.fabric_app.add_typer(policy.policy_app, name="policy")
 inventory.fabric_app.command("budgets")(policy.budgets)
+# Fleet: the epoch-versioned map.
+app.add_typer(fleetmap.epoch_app, name="epoch")
+app.command("map")(fleetmap.show_map)
 
 
 @app.command()

@@ -11,8 +11,10 @@ from pitstop.storage.budgets import BudgetRepository
 from pitstop.storage.clock import Clock, utcnow
 from pitstop.storage.database import Database
 from pitstop.storage.devices import DeviceRepository
+from pitstop.storage.epochs import EpochRepository
 from pitstop.storage.fabrics import FabricRepository
 from pitstop.storage.jobs import JobRepository
+from pitstop.storage.overruns import OverrunRepository
 from pitstop.storage.tokens import TokenRepository
 
 
@@ -26,6 +28,8 @@ class Unit:
     audit: AuditLog
     jobs: JobRepository
     budgets: BudgetRepository
+    epochs: EpochRepository
+    overruns: OverrunRepository
 
 
 class Store:
@@ -44,4 +48,6 @@ class Store:
                 audit=audit,
                 jobs=JobRepository(session, self.clock),
                 budgets=BudgetRepository(session),
+                epochs=EpochRepository(session, self.clock),
+                overruns=OverrunRepository(session, self.clock, audit),
             )
