@@ -48,7 +48,7 @@ async def test_a_full_group_refuses_naming_the_group_and_its_holders(
     assert err.code == "BUDGET_EXCEEDED"
     assert err.extra["group"] == "rack1"
     assert err.extra["holders"] == ["n0", "n1"]
-    assert err.extra["allowed"] == 2
+    assert err.extra["slots"] == 2
     assert "n0 (maintenance), n1 (draining)" in err.detail
     assert await _status(store, ids[2]) is S.ACTIVATED
     # A slot comes free when its holder is back in service.

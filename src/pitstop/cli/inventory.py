@@ -135,6 +135,9 @@ def device_list(
     search: Annotated[str | None, typer.Option("--search", "-s", help="Part of the name")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many")] = None,
     output: OutputOpt = Format.TABLE,
+    needs_attention: Annotated[
+        bool, typer.Option("--needs-attention", help="Only devices flagged (error, overrun)")
+    ] = False,
 ) -> None:
     """List devices with their status badges."""
     items = list(
@@ -147,6 +150,7 @@ def device_list(
             group=group,
             selector=selector,
             q=search,
+            needs_attention="true" if needs_attention else None,
         )
     )
     emit(out, output, items, columns=DEVICE_COLUMNS)

@@ -87,7 +87,7 @@ def refusal(device: str, pools: Sequence[Pool]) -> BudgetExceeded | None:
         group=first.name,
         kind=first.kind,
         max_unavailable=str(first.budget),
-        allowed=first.allowed,
+        slots=first.allowed,
         holders=[m.name for m in holders],
         full=[p.describe() for p in full],
     )
