@@ -355,12 +355,14 @@ async def test_activation_keeps_redundancy(engine: Engine) -> None:
     assert "group spines" in error
     assert "spine2 (maintenance)" in error
     assert "no other activated spine" in error
+    # The role rule, the group, and the fabric's role budget (half the spines).
+    assert "group role:spine" in error
     failed = [r for r in step(job, "validate").output["redundancy"] if r["status"] == "fail"]
-    assert len(failed) == 2
+    assert len(failed) == 3
     assert (await engine.device("spine1")).status is DeviceStatus.ACTIVATED
     assert await engine.ops("spine1") == []
     refusals = [e for e in await engine.events(job.id) if e.message.startswith("redundancy fail")]
-    assert len(refusals) == 2
+    assert len(refusals) == 3
 
 
 async def test_with_redundancy_switched_off_the_budgets_still_hold(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pitstop.domain.budgets import ROLE_PREFIX
 from pitstop.domain.health import CheckResult, CheckStatus, evaluate, interface_rates, overall
 from pitstop.domain.inventory import Budget, Device
 from pitstop.domain.jobs import JobType, Level, Mode
@@ -33,14 +34,16 @@ async def validate_status(ctx: StepContext, expected: DeviceStatus) -> dict[str,
 
 async def _redundancy(ctx: StepContext, u: Unit) -> list[CheckResult]:
     same_role, groups = await u.devices.redundancy_view(ctx.device)
+    members = [Member(n, s) for n, s in same_role]
+    states = [
+        GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in m)) for g, b, m in groups
+    ]
+    # The fabric's role budget is checked like one more group, so a test run reports it too.
+    cap = (await u.budgets.policy(ctx.device.fabric_id)).role_budget(ctx.device.role)
+    if cap is not None:
+        states.append(GroupState(f"{ROLE_PREFIX}{ctx.device.role}", cap, tuple(members)))
     return check_redundancy(
-        device=ctx.device.name,
-        role=ctx.device.role,
-        same_role=[Member(n, s) for n, s in same_role],
-        groups=[
-            GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in members))
-            for g, b, members in groups
-        ],
+        device=ctx.device.name, role=ctx.device.role, same_role=members, groups=states
     )
 
 
