@@ -38,3 +38,6 @@ class Settings(BaseSettings):
     sim_state_dir: Path | None = Field(
         default=None, description="Where simulated devices keep their state (in memory if unset)"
     )
+    campaign_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the campaign driver moves campaigns forward"
+    )

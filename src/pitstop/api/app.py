@@ -23,6 +23,7 @@ from pitstop.api.routers import (
 )
 from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.drivers.registry import DriverRegistry
+from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
 from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.settings import Settings
 from pitstop.storage.database import Database
@@ -39,6 +40,13 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_running=settings.max_running,
         max_running_per_fabric=settings.max_running_per_fabric,
     )
+
+
+def campaign_driver(store: Store, settings: Settings) -> CampaignDriver:
+    config = CampaignDriverConfig(
+        lease_ttl_s=settings.lease_ttl_s, poll_interval_s=settings.campaign_poll_interval_s
+    )
+    return CampaignDriver(store=store, config=config)
 
 
 def create_app(
@@ -85,6 +93,9 @@ def create_app(
             )
             for _ in range(count)
         ]
+        if count:
+            # Campaigns are driven wherever jobs run; a lease keeps each with one driver.
+            tasks.append(asyncio.create_task(campaign_driver(live, settings).run_forever(stop)))
         try:
             yield
         finally:

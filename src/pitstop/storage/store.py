@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pitstop.storage.audit_log import AuditLog
+from pitstop.storage.campaigns import CampaignRepository
 from pitstop.storage.clock import Clock, utcnow
 from pitstop.storage.database import Database
 from pitstop.storage.devices import DeviceRepository
@@ -24,6 +25,7 @@ class Unit:
     tokens: TokenRepository
     audit: AuditLog
     jobs: JobRepository
+    campaigns: CampaignRepository
 
 
 class Store:
@@ -41,4 +43,5 @@ class Store:
                 tokens=TokenRepository(session, self.clock, audit),
                 audit=audit,
                 jobs=JobRepository(session, self.clock),
+                campaigns=CampaignRepository(session, self.clock),
             )
