@@ -13,6 +13,7 @@ from pitstop import __version__
 from pitstop.api import problems
 from pitstop.api.routers import (
     audit,
+    campaigns,
     devices,
     fabrics,
     health,
@@ -119,4 +120,5 @@ def create_app(
     problems.install(app)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(module.router)
+    app.include_router(campaigns.router)
     return app

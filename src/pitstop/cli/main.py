@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, inventory, jobs, server
+from pitstop.cli import admin, campaigns, inventory, jobs, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -45,6 +45,7 @@ app.command()(server.serve)
 app.command()(server.demo)
 app.command()(admin.login)
 app.command()(admin.whoami)
+app.add_typer(campaigns.campaign_app, name="campaign")
 
 
 @app.command()
