@@ -296,7 +296,7 @@ async def test_abort_skips_what_has_not_started_and_brings_the_rest_back(
 async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     rollout: Rollout,
 ) -> None:
-    await rollout.create(concurrency=1)
+    await rollout.create(concurrency=1, selector={"roles": ["leaf"], "labels": "rack=r1"})
     await rollout.start()
     await rollout.driver.step_all()
     other = rollout.new_driver("d2")

@@ -170,14 +170,6 @@ class CampaignStateConflict(PitstopError):
     title = "Campaign state conflict"
 
 
-class CampaignPrecheckFailed(PitstopError):
-    """Online validation: the test-run health checks failed on some selected devices."""
-
-    code = "CAMPAIGN_PRECHECK_FAILED"
-    http_status = 409
-    title = "Campaign pre-check failed"
-
-
 def catalogue() -> Mapping[str, type[PitstopError]]:
     """Every error class by its code: the stable, documented list."""
     classes: list[type[PitstopError]] = [
@@ -196,5 +188,5 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
         DriverTimeout,
         DriverError,
     ]
-    classes += [CampaignInvalid, CampaignStateConflict, CampaignPrecheckFailed]
+    classes += [CampaignInvalid, CampaignStateConflict]
     return {c.code: c for c in classes}
