@@ -308,3 +308,22 @@ async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     rollout.driver = other
     campaign = await rollout.drive()
     assert campaign.state is C.SUCCEEDED
+
+
+async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
+    rollout: Rollout,
+) -> None:
+    await rollout.create(
+        selector={"roles": ["leaf"], "labels": "rack=r1"},
+        action="await_approval",
+        concurrency=1,
+        expected_durations={"action_s": 10},
+    )
+    await rollout.start()
+    waiting = await _until_awaiting(rollout)
+    for _ in range(3):
+        rollout.engine.clock.advance(seconds=15)
+        await rollout.driver.step_all()
+    warnings = [e.message for e in await rollout.events() if e.level.value == "warning"]
+    hung = [m for m in warnings if "more than twice the expected 10 s" in m]
+    assert len(hung) == 1 and hung[0].startswith(f"approval on {waiting} has taken ")
