@@ -17,6 +17,9 @@ from pitstop.domain.roles import Via
 from pitstop.storage.store import Store
 
 C = CampaignState
+# What cannot differ between the databases (the policy arithmetic, the action kinds) runs
+# once, on SQLite; the storage and driving paths run on both.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -79,6 +82,7 @@ async def test_continue_up_to_n_tolerates_n_failures(rollout: Rollout) -> None:
     assert counts(await rollout.states()) == {"done": 5, "failed": 1}
 
 
+@SQLITE_ONLY
 async def test_continue_up_to_a_percentage_stops_past_it(rollout: Rollout) -> None:
     # 20 % of six devices allows one failure; the second trips the policy.
     for name in ("leaf2", "leaf5"):
@@ -93,6 +97,7 @@ async def test_continue_up_to_a_percentage_stops_past_it(rollout: Rollout) -> No
     assert tally["failed"] == 2 and "pending" not in tally
 
 
+@SQLITE_ONLY
 async def test_a_failed_canary_stops_whatever_the_policy(rollout: Rollout) -> None:
     preview = await rollout.service.preview(
         {"name": "roll", "fabric": "dc1", "selector": {"roles": ["leaf"]}, "canary": 1},
@@ -110,6 +115,7 @@ async def test_a_failed_canary_stops_whatever_the_policy(rollout: Rollout) -> No
     assert counts(states) == {"failed": 1, "skipped": 5}  # nothing started after the canary
 
 
+@SQLITE_ONLY
 async def test_online_validation_refuses_to_start_on_an_unhealthy_device(
     rollout: Rollout,
 ) -> None:
@@ -126,6 +132,7 @@ async def test_online_validation_refuses_to_start_on_an_unhealthy_device(
     assert await rollout.max_out_at_once(LEAVES) == 0  # nothing was touched
 
 
+@SQLITE_ONLY
 async def test_an_impossible_campaign_is_refused_and_not_stored(rollout: Rollout) -> None:
     with pytest.raises(CampaignInvalid) as info:
         await rollout.create(dependencies=["leaf1 before leaf2", "leaf2 before leaf1"])
@@ -137,6 +144,7 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+@SQLITE_ONLY
 async def test_a_command_runs_between_enter_and_exit_with_its_output_logged(
     rollout: Rollout,
 ) -> None:
@@ -186,6 +194,7 @@ async def test_a_failed_command_leaves_its_device_in_maintenance_until_rollback(
     assert not any("undo on leaf3" in (e.data.get("output") or "") for e in await rollout.events())
 
 
+@SQLITE_ONLY
 async def test_await_approval_holds_each_device_until_a_person_approves(rollout: Rollout) -> None:
     await rollout.create(
         selector={"roles": ["leaf"], "labels": "rack=r1"}, action="await_approval", concurrency=1
@@ -310,6 +319,7 @@ async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     assert campaign.state is C.SUCCEEDED
 
 
+@SQLITE_ONLY
 async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
     rollout: Rollout,
 ) -> None:

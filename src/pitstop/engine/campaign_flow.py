@@ -24,22 +24,26 @@ C = CampaignState
 def _validate(x: Decision) -> None:
     """Online validation: a test run (checks only, nothing changes) on every device."""
     finished: list[tuple[CampaignDevice, Job]] = []
+    refused = [d for d in x.devices if d.state is S.FAILED]  # its test run was refused
     for d in x.devices:
         job = x.jobs.get(d.job_id) if d.job_id else None
+        if d.state is S.FAILED:
+            continue
         if job is None:
             if not (d.step or "").startswith("submitting"):
                 x.set(d, step="submitting test_run", job_id=None, phase_started_at=x.now)
                 x.t.submissions.append(Submission(d.position, d.name, d.device_id, "test_run"))
         elif job.status.finished:
             finished.append((d, job))
-    if len(finished) < len(x.devices):
+    if len(finished) + len(refused) < len(x.devices):
         return
-    failed = [(d, j) for d, j in finished if j.status is not JobStatus.SUCCEEDED]
+    failed = [d for d, j in finished if j.status is not JobStatus.SUCCEEDED] + refused
     for d, j in finished:
         verdict = "pre-check passed" if j.status is JobStatus.SUCCEEDED else f"pre-check: {j.error}"
         x.set(d, job_id=None, step=None, result=verdict)
     if failed:
-        names = ", ".join(d.name for d, _ in failed)
+        failed.sort(key=lambda d: d.position)
+        names = ", ".join(d.name for d in failed)
         x.finish(C.VALIDATION_FAILED, f"test runs failed on {len(failed)} device(s): {names}")
     else:
         x.t.state = C.RUNNING

@@ -218,6 +218,10 @@ class Decision:
         elif st is S.ACTION:
             if d.step == "in maintenance":
                 return
+            if self.c.state is C.ROLLING_BACK and d.position not in self.actions:
+                # Cut off by a restart during a rollback: never start the change again.
+                self.set(d, step="in maintenance")
+                return
             result = self.action_result(d)
             if result is None:
                 return
