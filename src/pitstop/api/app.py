@@ -13,6 +13,7 @@ from pitstop import __version__
 from pitstop.api import problems
 from pitstop.api.routers import (
     audit,
+    campaigns,
     devices,
     fabrics,
     health,
@@ -26,6 +27,7 @@ from pitstop.api.routers import (
 from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.epochs import EpochTicker
+from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
 from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.engine.watchdog import Watchdog
 from pitstop.settings import Settings
@@ -54,6 +56,11 @@ def fleet_tasks(store: Store, settings: Settings, stop: asyncio.Event) -> list[a
         asyncio.create_task(ticker.run_forever(stop)),
         asyncio.create_task(watchdog.run_forever(stop)),
     ]
+def campaign_driver(store: Store, settings: Settings) -> CampaignDriver:
+    config = CampaignDriverConfig(
+        lease_ttl_s=settings.lease_ttl_s, poll_interval_s=settings.campaign_poll_interval_s
+    )
+    return CampaignDriver(store=store, config=config)
 
 
 def create_app(
@@ -105,6 +112,9 @@ def create_app(
         # bring their own store, unless they ask).
         if background if background is not None else store is None:
             tasks += fleet_tasks(live, settings, stop)
+        if count:
+            # Campaigns are driven wherever jobs run; a lease keeps each with one driver.
+            tasks.append(asyncio.create_task(campaign_driver(live, settings).run_forever(stop)))
         try:
             yield
         finally:
@@ -131,4 +141,5 @@ def create_app(
     # Fleet: policy, budgets and the fleet map.
     app.include_router(policy.router)
     app.include_router(maps.router)
+    app.include_router(campaigns.router)
     return app

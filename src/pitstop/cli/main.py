@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from pitstop import __version__
 from pitstop.cli import admin, fleetmap, inventory, jobs, policy, server
+from pitstop.cli import admin, campaigns, inventory, jobs, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -51,6 +52,7 @@ inventory.fabric_app.command("budgets")(policy.budgets)
 # Fleet: the epoch-versioned map.
 app.add_typer(fleetmap.epoch_app, name="epoch")
 app.command("map")(fleetmap.show_map)
+app.add_typer(campaigns.campaign_app, name="campaign")
 
 
 @app.command()

@@ -61,7 +61,7 @@ def worker(
     count: Annotated[int, typer.Option(help="Workers in this process")] = 1,
 ) -> None:
     """Run job workers without the API (more capacity next to `pitstop serve`)."""
-    from pitstop.api.app import engine_config
+    from pitstop.api.app import campaign_driver, engine_config
     from pitstop.drivers.registry import DriverRegistry
     from pitstop.engine.runner import Worker
     from pitstop.storage.database import Database
@@ -89,7 +89,8 @@ def worker(
                         store=store, drivers=registry, config=engine_config(settings)
                     ).run_forever(stop)
                     for _ in range(count)
-                )
+                ),
+                campaign_driver(store, settings).run_forever(stop),
             )
         finally:
             await registry.aclose()

@@ -146,6 +146,30 @@ class DriverError(PitstopError):
     title = "Driver error"
 
 
+# Campaigns.
+
+
+class CampaignInvalid(PitstopError):
+    """Offline validation: the campaign can never run as defined (a cycle, a group that
+    allows nobody out, an unknown device...). ``reasons`` lists every problem found."""
+
+    code = "CAMPAIGN_INVALID"
+    http_status = 422
+    title = "Campaign invalid"
+
+    def __init__(self, detail: str, *, reasons: Sequence[str] = ()) -> None:
+        super().__init__(detail, reasons=list(reasons))
+        self.reasons = list(reasons)
+
+
+class CampaignStateConflict(PitstopError):
+    """The campaign is not in a state that allows the request (resume a finished one...)."""
+
+    code = "CAMPAIGN_STATE_CONFLICT"
+    http_status = 409
+    title = "Campaign state conflict"
+
+
 def catalogue() -> Mapping[str, type[PitstopError]]:
     """Every error class by its code: the stable, documented list."""
     classes: list[type[PitstopError]] = [
@@ -164,4 +188,5 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
         DriverTimeout,
         DriverError,
     ]
+    classes += [CampaignInvalid, CampaignStateConflict]
     return {c.code: c for c in classes}

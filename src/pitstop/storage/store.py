@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pitstop.storage.audit_log import AuditLog
 from pitstop.storage.budgets import BudgetRepository
+from pitstop.storage.campaigns import CampaignRepository
 from pitstop.storage.clock import Clock, utcnow
 from pitstop.storage.database import Database
 from pitstop.storage.devices import DeviceRepository
@@ -30,6 +31,7 @@ class Unit:
     budgets: BudgetRepository
     epochs: EpochRepository
     overruns: OverrunRepository
+    campaigns: CampaignRepository
 
 
 class Store:
@@ -50,4 +52,5 @@ class Store:
                 budgets=BudgetRepository(session),
                 epochs=EpochRepository(session, self.clock),
                 overruns=OverrunRepository(session, self.clock, audit),
+                campaigns=CampaignRepository(session, self.clock),
             )

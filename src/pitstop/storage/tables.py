@@ -300,3 +300,79 @@ class FleetMapRow(Base):
     # Device name -> ONLINE | MAINTENANCE | OFFLINE.
     members: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     digest: Mapped[str] = mapped_column(String(64))
+# Campaigns ----------------------------------------------------------------------------------
+
+
+class CampaignRow(Base):
+    """A rolling campaign. Its driver holds a lease like a job's: ``lease_epoch`` fences every
+    write the driver makes, so only one replica drives a campaign at a time."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_state", "state"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    fabric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fabrics.id", ondelete="RESTRICT"))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(24))
+    # The plan made when the campaign started: waves, lower bound, canary.
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(127))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(127))
+    lease_epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_expires_at: Mapped[datetime | None]
+
+
+class CampaignDeviceRow(Base):
+    """One device of a campaign, in plan order (``position``): its state, the job it waits
+    on, and what its action did."""
+
+    __tablename__ = "campaign_devices"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    role: Mapped[str] = mapped_column(String(63))
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    after: Mapped[list[str]] = mapped_column(JSON, default=list)
+    wave: Mapped[int] = mapped_column(Integer)
+    canary: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(24))
+    step: Mapped[str | None] = mapped_column(String(63))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    started_at: Mapped[datetime | None]
+    phase_started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    soak_until: Mapped[datetime | None]
+    hang_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(127))
+    action_ran: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class CampaignEventRow(Base):
+    """The campaign's log: its own decisions and each action's captured output."""
+
+    __tablename__ = "campaign_events"
+    __table_args__ = (Index("ix_campaign_events_campaign_id_id", "campaign_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(8))
+    device: Mapped[str | None] = mapped_column(String(63))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

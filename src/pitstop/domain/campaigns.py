@@ -1,0 +1,387 @@
+"""Campaign definitions and states: what a rolling maintenance across many devices is.
+
+A definition (YAML file or API body) names its devices by a *selector* (roles, labels,
+groups) that is resolved only when the campaign starts: a campaign never hard-codes the
+scalable entities it rolls over. ``parse_spec`` validates a definition completely and reports
+every bad field at once; nothing is stored for a bad one.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.names import name_problem
+from pitstop.domain.selectors import Term, parse_selector
+
+
+class CampaignState(enum.StrEnum):
+    CREATED = "created"
+    VALIDATING = "validating"
+    VALIDATION_FAILED = "validation_failed"
+    RUNNING = "running"
+    PAUSED = "paused"
+    # The failure policy tripped: nothing new starts; devices under way finish.
+    STOPPING = "stopping"
+    FAILED = "failed"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+# States in which the campaign driver has work to do.
+DRIVEN: frozenset[CampaignState] = frozenset(
+    {
+        CampaignState.VALIDATING,
+        CampaignState.RUNNING,
+        CampaignState.PAUSED,
+        CampaignState.STOPPING,
+        CampaignState.ABORTING,
+        CampaignState.ROLLING_BACK,
+    }
+)
+FINISHED: frozenset[CampaignState] = frozenset(
+    {
+        CampaignState.VALIDATION_FAILED,
+        CampaignState.FAILED,
+        CampaignState.ABORTED,
+        CampaignState.SUCCEEDED,
+        CampaignState.ROLLED_BACK,
+    }
+)
+
+
+class DeviceState(enum.StrEnum):
+    PENDING = "pending"
+    ENTERING = "entering"
+    ACTION = "action"
+    AWAITING_APPROVAL = "awaiting_approval"
+    EXITING = "exiting"
+    SOAKING = "soaking"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+# A device in one of these holds a concurrency slot (and, until it is back, its groups' slots).
+IN_FLIGHT: frozenset[DeviceState] = frozenset(
+    {
+        DeviceState.ENTERING,
+        DeviceState.ACTION,
+        DeviceState.AWAITING_APPROVAL,
+        DeviceState.EXITING,
+        DeviceState.SOAKING,
+        DeviceState.ROLLING_BACK,
+    }
+)
+SETTLED: frozenset[DeviceState] = frozenset(
+    {DeviceState.DONE, DeviceState.FAILED, DeviceState.SKIPPED, DeviceState.ROLLED_BACK}
+)
+
+
+class ActionKind(enum.StrEnum):
+    NONE = "none"
+    COMMAND = "command"
+    AWAIT_APPROVAL = "await_approval"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind = ActionKind.NONE
+    # argv templates: each element is formatted with the device's variables, never a shell.
+    command: tuple[str, ...] = ()
+    # Run on rollback for a device whose command ran: how the action's change is undone.
+    undo: tuple[str, ...] = ()
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePolicy:
+    """Stop at the first failure (``tolerate`` 0), or continue up to N or X % failures."""
+
+    tolerate: int = 0
+    percent: bool = False
+
+    def allowed(self, total: int) -> int:
+        return math.floor(total * self.tolerate / 100) if self.percent else self.tolerate
+
+    def tripped(self, *, failures: int, total: int) -> bool:
+        return failures > self.allowed(total)
+
+    def __str__(self) -> str:
+        if self.tolerate == 0:
+            return "stop"
+        return f"continue up to {self.tolerate}{'%' if self.percent else ''} failures"
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    labels: tuple[Term, ...] = ()
+    labels_text: str = ""
+
+    def matches(self, *, role: str, groups: tuple[str, ...], labels: Mapping[str, str]) -> bool:
+        if self.roles and role not in self.roles:
+            return False
+        if self.groups and not set(groups) & set(self.groups):
+            return False
+        return all(t.matches(labels) for t in self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """Expected seconds per phase; a phase past twice its expectation raises a warning."""
+
+    enter_s: float = 60.0
+    action_s: float = 300.0
+    exit_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    name: str
+    fabric: str
+    selector: Selector
+    order: tuple[tuple[str, str], ...] = ()  # roles
+    dependencies: tuple[tuple[str, str], ...] = ()  # devices
+    concurrency: int = 1
+    action: Action = field(default_factory=Action)
+    expected: Expected = field(default_factory=Expected)
+    failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
+    canary: int = 0
+    soak_s: float = 0.0
+    reason: str = ""
+    advanced_parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+_BEFORE = re.compile(r"\s*(\S+)\s+before\s+(\S+)\s*")
+_POLICY = re.compile(r"\s*continue(?:\s+up\s+to)?\s+([0-9]+)\s*(%?)\s*")
+KNOWN = {
+    "name",
+    "fabric",
+    "selector",
+    "order",
+    "dependencies",
+    "concurrency",
+    "action",
+    "expected_durations",
+    "failure_policy",
+    "canary",
+    "soak_s",
+    "reason",
+    "advanced_parameters",
+}
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(FieldError(where, message))
+
+
+def _pairs(raw: Any, where: str, errs: _Errors) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        errs.add(where, "must be a list of 'A before B'")
+        return ()
+    out: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, Mapping) and set(item) == {"before", "after"}:
+            out.append((str(item["before"]), str(item["after"])))
+            continue
+        m = _BEFORE.fullmatch(str(item)) if isinstance(item, str) else None
+        if m is None:
+            errs.add(f"{where}[{i}]", f"expected 'A before B', got {item!r}")
+        else:
+            out.append((m.group(1), m.group(2)))
+    return tuple(out)
+
+
+def _number(raw: Any, where: str, errs: _Errors, *, default: float, integer: bool) -> float:
+    if raw is None:
+        return default
+    ok = isinstance(raw, int) if integer else isinstance(raw, int | float)
+    if isinstance(raw, bool) or not ok or raw < 0:
+        errs.add(where, f"must be a non-negative {'integer' if integer else 'number'}")
+        return default
+    return float(raw)
+
+
+def _strings(raw: Any, where: str, errs: _Errors) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        errs.add(where, "must be a list of non-empty strings")
+        return ()
+    return tuple(raw)
+
+
+def _selector(raw: Any, errs: _Errors) -> Selector:
+    if not isinstance(raw, Mapping):
+        errs.add("selector", "must be a mapping with roles, labels and/or groups")
+        return Selector()
+    for key in set(raw) - {"roles", "labels", "groups"}:
+        errs.add(f"selector.{key}", "unknown key (expected roles, labels, groups)")
+    labels_text = raw.get("labels") or ""
+    if isinstance(labels_text, Mapping):
+        labels_text = ",".join(f"{k}={v}" for k, v in labels_text.items())
+    terms: list[Term] = []
+    try:
+        terms = parse_selector(str(labels_text), field="selector.labels")
+    except ValidationFailed as exc:
+        errs.items += exc.errors
+    sel = Selector(
+        roles=_strings(raw.get("roles"), "selector.roles", errs),
+        groups=_strings(raw.get("groups"), "selector.groups", errs),
+        labels=tuple(terms),
+        labels_text=str(labels_text),
+    )
+    if not (sel.roles or sel.groups or sel.labels):
+        errs.add("selector", "select by at least one of roles, labels or groups")
+    return sel
+
+
+def _action(raw: Any, errs: _Errors) -> Action:
+    if raw is None:
+        return Action()
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, Mapping):
+        errs.add("action", "must be none, await_approval or a mapping with type")
+        return Action()
+    try:
+        kind = ActionKind(str(raw.get("type", "none")))
+    except ValueError:
+        errs.add("action.type", "must be one of none, command, await_approval")
+        return Action()
+    command = _strings(raw.get("command"), "action.command", errs)
+    undo = _strings(raw.get("undo"), "action.undo", errs)
+    if kind is ActionKind.COMMAND and not command:
+        errs.add("action.command", "a command action needs an argv list, e.g. [upgrade, '{name}']")
+    if kind is not ActionKind.COMMAND and (command or undo):
+        errs.add("action.command", f"only a command action takes a command, not {kind.value}")
+    timeout = _number(raw.get("timeout_s"), "action.timeout_s", errs, default=600, integer=False)
+    return Action(kind, command, undo, timeout)
+
+
+def _policy(raw: Any, errs: _Errors) -> FailurePolicy:
+    if raw is None or raw == "stop":
+        return FailurePolicy()
+    m = _POLICY.fullmatch(str(raw)) if isinstance(raw, str) else None
+    if isinstance(raw, Mapping) and "continue" in raw:
+        m = _POLICY.fullmatch(f"continue {raw['continue']}")
+    if m is None:
+        errs.add("failure_policy", "expected stop, 'continue up to N' or 'continue up to X%'")
+        return FailurePolicy()
+    value, pct = int(m.group(1)), bool(m.group(2))
+    if pct and value > 100:
+        errs.add("failure_policy", "a percentage must be at most 100%")
+    return FailurePolicy(value, pct)
+
+
+def parse_spec(raw: Any) -> CampaignSpec:
+    """A validated definition, or ``ValidationFailed`` naming every bad field."""
+    errs = _Errors()
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed("a campaign is a mapping", [FieldError("", "not a mapping")])
+    for key in sorted(set(raw) - KNOWN):
+        errs.add(key, "unknown field")
+    name, fabric = str(raw.get("name") or ""), str(raw.get("fabric") or "")
+    for where, value in (("name", name), ("fabric", fabric)):
+        problem = name_problem(value)
+        if problem:
+            errs.add(where, problem)
+    selector = _selector(raw.get("selector"), errs)
+    concurrency = int(_number(raw.get("concurrency"), "concurrency", errs, default=1, integer=True))
+    if concurrency < 1:
+        errs.add("concurrency", "must be at least 1")
+    exp_raw = raw.get("expected_durations") or {}
+    if not isinstance(exp_raw, Mapping):
+        errs.add("expected_durations", "must be a mapping of enter_s, action_s, exit_s")
+        exp_raw = {}
+    base = Expected()
+    expected = Expected(
+        *(
+            _number(exp_raw.get(k), f"expected_durations.{k}", errs, default=d, integer=False)
+            for k, d in (
+                ("enter_s", base.enter_s),
+                ("action_s", base.action_s),
+                ("exit_s", base.exit_s),
+            )
+        )
+    )
+    params = raw.get("advanced_parameters") or {}
+    if not isinstance(params, Mapping):
+        errs.add("advanced_parameters", "must be a mapping")
+        params = {}
+    spec = CampaignSpec(
+        name=name,
+        fabric=fabric,
+        selector=selector,
+        order=_pairs(raw.get("order"), "order", errs),
+        dependencies=_pairs(raw.get("dependencies"), "dependencies", errs),
+        concurrency=max(concurrency, 1),
+        action=_action(raw.get("action"), errs),
+        expected=expected,
+        failure_policy=_policy(raw.get("failure_policy"), errs),
+        canary=int(_number(raw.get("canary"), "canary", errs, default=0, integer=True)),
+        soak_s=_number(raw.get("soak_s"), "soak_s", errs, default=0, integer=False),
+        reason=str(raw.get("reason") or f"campaign {name}"),
+        advanced_parameters=dict(params),
+    )
+    if errs.items:
+        raise ValidationFailed(f"campaign definition has {len(errs.items)} problem(s)", errs.items)
+    return spec
+
+
+def spec_document(spec: CampaignSpec) -> dict[str, Any]:
+    """The definition as the plain mapping ``parse_spec`` reads (what storage keeps)."""
+    action: dict[str, Any] = {"type": spec.action.kind.value, "timeout_s": spec.action.timeout_s}
+    if spec.action.command:
+        action["command"] = list(spec.action.command)
+    if spec.action.undo:
+        action["undo"] = list(spec.action.undo)
+    policy = spec.failure_policy
+    selector: dict[str, Any] = {}
+    if spec.selector.roles:
+        selector["roles"] = list(spec.selector.roles)
+    if spec.selector.groups:
+        selector["groups"] = list(spec.selector.groups)
+    if spec.selector.labels_text:
+        selector["labels"] = spec.selector.labels_text
+    return {
+        "name": spec.name,
+        "fabric": spec.fabric,
+        "selector": selector,
+        "order": [f"{a} before {b}" for a, b in spec.order],
+        "dependencies": [f"{a} before {b}" for a, b in spec.dependencies],
+        "concurrency": spec.concurrency,
+        "action": action,
+        "expected_durations": {
+            "enter_s": spec.expected.enter_s,
+            "action_s": spec.expected.action_s,
+            "exit_s": spec.expected.exit_s,
+        },
+        "failure_policy": "stop"
+        if policy.tolerate == 0
+        else f"continue up to {policy.tolerate}{'%' if policy.percent else ''}",
+        "canary": spec.canary,
+        "soak_s": spec.soak_s,
+        "reason": spec.reason,
+        "advanced_parameters": dict(spec.advanced_parameters),
+    }

@@ -1,0 +1,91 @@
+"""Campaign definitions: a good one parses to what it says, a bad one names every bad field."""
+
+from __future__ import annotations
+
+import pytest
+
+from pitstop.domain.campaigns import (
+    ActionKind,
+    FailurePolicy,
+    parse_spec,
+    spec_document,
+)
+from pitstop.domain.errors import ValidationFailed
+
+GOOD = {
+    "name": "upgrade-leaves",
+    "fabric": "dc1",
+    "selector": {"roles": ["leaf", "spine"], "labels": "vendor=frr,!frozen"},
+    "order": ["leaf before spine"],
+    "dependencies": ["leaf1 before leaf2", {"before": "leaf3", "after": "leaf4"}],
+    "concurrency": 4,
+    "action": {
+        "type": "command",
+        "command": ["upgrade", "{name}"],
+        "undo": ["downgrade", "{name}"],
+    },
+    "expected_durations": {"enter_s": 30, "action_s": 600, "exit_s": 30},
+    "failure_policy": "continue up to 10%",
+    "canary": 1,
+    "soak_s": 120,
+}
+
+
+def test_a_full_definition_parses_and_round_trips() -> None:
+    spec = parse_spec(GOOD)
+    assert spec.order == (("leaf", "spine"),)
+    assert spec.dependencies == (("leaf1", "leaf2"), ("leaf3", "leaf4"))
+    assert spec.action.kind is ActionKind.COMMAND
+    assert spec.action.command == ("upgrade", "{name}")
+    assert spec.failure_policy == FailurePolicy(10, percent=True)
+    assert spec.selector.matches(role="leaf", groups=(), labels={"vendor": "frr"})
+    assert not spec.selector.matches(role="leaf", groups=(), labels={"vendor": "frr", "frozen": ""})
+    assert not spec.selector.matches(role="border", groups=(), labels={"vendor": "frr"})
+    assert parse_spec(spec_document(spec)) == spec
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    bad = {
+        "name": "Bad Name",
+        "fabric": "dc1",
+        "selector": {"rolez": ["leaf"]},
+        "order": ["leaf after spine"],
+        "concurrency": 0,
+        "action": {"type": "command"},
+        "failure_policy": "sometimes",
+        "canary": -1,
+        "colour": "blue",
+    }
+    with pytest.raises(ValidationFailed) as info:
+        parse_spec(bad)
+    fields = {e.field for e in info.value.errors}
+    assert fields >= {
+        "name",
+        "selector.rolez",
+        "selector",
+        "order[0]",
+        "concurrency",
+        "action.command",
+        "failure_policy",
+        "canary",
+        "colour",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "total", "allowed"),
+    [("stop", 10, 0), ("continue up to 2", 10, 2), ("continue up to 25%", 10, 2)],
+)
+def test_failure_policy_allows_n_or_a_share(text: str, total: int, allowed: int) -> None:
+    policy = parse_spec({**GOOD, "failure_policy": text}).failure_policy
+    assert policy.allowed(total) == allowed
+    assert not policy.tripped(failures=allowed, total=total)
+    assert policy.tripped(failures=allowed + 1, total=total)
+
+
+def test_await_approval_takes_no_command() -> None:
+    spec = parse_spec({**GOOD, "action": "await_approval"})
+    assert spec.action.kind is ActionKind.AWAIT_APPROVAL
+    with pytest.raises(ValidationFailed) as info:
+        parse_spec({**GOOD, "action": {"type": "await_approval", "command": ["x"]}})
+    assert [e.field for e in info.value.errors] == ["action.command"]
