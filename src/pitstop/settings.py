@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     map_epochs_kept: int = Field(default=1000, ge=1, description="Published maps kept per fabric")
     watchdog_interval_s: float = Field(
         default=30.0, gt=0, description="How often overrun maintenance is looked for"
+    )
     campaign_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the campaign driver moves campaigns forward"
     )

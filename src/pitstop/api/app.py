@@ -26,8 +26,8 @@ from pitstop.api.routers import (
 )
 from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.drivers.registry import DriverRegistry
-from pitstop.engine.epochs import EpochTicker
 from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
+from pitstop.engine.epochs import EpochTicker
 from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.engine.watchdog import Watchdog
 from pitstop.settings import Settings
@@ -56,6 +56,8 @@ def fleet_tasks(store: Store, settings: Settings, stop: asyncio.Event) -> list[a
         asyncio.create_task(ticker.run_forever(stop)),
         asyncio.create_task(watchdog.run_forever(stop)),
     ]
+
+
 def campaign_driver(store: Store, settings: Settings) -> CampaignDriver:
     config = CampaignDriverConfig(
         lease_ttl_s=settings.lease_ttl_s, poll_interval_s=settings.campaign_poll_interval_s

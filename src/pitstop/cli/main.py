@@ -8,8 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, fleetmap, inventory, jobs, policy, server
-from pitstop.cli import admin, campaigns, inventory, jobs, server
+from pitstop.cli import admin, campaigns, fleetmap, inventory, jobs, policy, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 

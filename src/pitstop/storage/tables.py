@@ -300,6 +300,8 @@ class FleetMapRow(Base):
     # Device name -> ONLINE | MAINTENANCE | OFFLINE.
     members: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     digest: Mapped[str] = mapped_column(String(64))
+
+
 # Campaigns ----------------------------------------------------------------------------------
 
 
