@@ -38,3 +38,7 @@ class Settings(BaseSettings):
     sim_state_dir: Path | None = Field(
         default=None, description="Where simulated devices keep their state (in memory if unset)"
     )
+    web_session_secret: str = Field(
+        default="",
+        description="Mixed into the key that signs web sessions; the same on every replica",
+    )
