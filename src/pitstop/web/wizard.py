@@ -85,6 +85,7 @@ async def _screen1(
 async def parameters_page(request: Request, device_ref: str) -> HTMLResponse:
     """Screen 1. With ``?from=<test-run job>``, the form shows what that run used."""
     who = await viewer(request)
+    who.require(Role.OPERATOR)
     source = request.query_params.get("from")
     if not source:
         return await _screen1(request, who, device_ref)
