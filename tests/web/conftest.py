@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 
-from cli_server import ServerProcess, child_env, new_token, sqlite_url  # noqa: E402
+from cli_server import ServerProcess, child_env, new_token, sqlite_url
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Browser = playwright_sync.Browser

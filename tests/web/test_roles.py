@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import Demo, Screens, sign_in
 from playwright.sync_api import Browser, expect
+
+from conftest import Demo, Screens, sign_in
 
 DEVICE = "spine2"
 

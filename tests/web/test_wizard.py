@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import Demo, Screens, sign_in
 from playwright.sync_api import Browser, Page, expect
+
+from conftest import Demo, Screens, sign_in
 
 DEVICE = "leaf1"
 JOB_TIMEOUT = 45_000  # ms; a test run samples twice, sample_interval_s apart

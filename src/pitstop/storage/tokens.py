@@ -143,7 +143,9 @@ class TokenRepository:
     async def identify(self, token: str) -> tuple[uuid.UUID, Actor]:
         """Like ``authenticate``, and also the token's id (a web session refers to it)."""
         actor = await self.authenticate(token)
-        token_id = await self._s.scalar(select(TokenRow.id).where(TokenRow.hash == token_hash(token)))
+        token_id = await self._s.scalar(
+            select(TokenRow.id).where(TokenRow.hash == token_hash(token))
+        )
         assert token_id is not None
         return token_id, actor
 
