@@ -109,3 +109,63 @@ def test_bad_token_is_refused(browser: Browser, demo: Demo) -> None:
     expect(page.get_by_role("alert")).to_contain_text("unknown token")
     assert not [c for c in context.cookies() if c["name"] == "pitstop_session"]
     context.close()
+
+
+def test_admin_may_override_a_failed_test_run_operator_may_not(
+    browser: Browser, demo: Demo, screens: Screens
+) -> None:
+    device = "leaf3"
+    resp = demo.api.post(f"/api/v1/simulated/devices/{device}/faults", json={"fault": "high-cpu"})
+    assert resp.status_code == 200, resp.text
+    admin = sign_in(browser, demo, "admin")
+    admin.get_by_role("link", name=device, exact=True).click()
+    admin.get_by_role("link", name="Activate maintenance").click()
+    admin.get_by_label("Reason").fill("fan tray")
+    admin.get_by_label("Sample interval (s)").fill("1")
+    admin.get_by_role("button", name="Next: test run").click()
+    admin.wait_for_url(re.compile(r"/ui/wizard/.+/test$"))
+    expect(admin.get_by_test_id("job-status").locator(".badge")).to_have_text(
+        "failed", timeout=45_000
+    )
+    test_run_url = admin.url
+    nxt = admin.get_by_role("button", name="Next: activate")
+    expect(nxt).to_be_disabled()
+
+    # An operator cannot force it, even with a hand-made POST.
+    operator = sign_in(browser, demo, "operator")
+    operator.goto(test_run_url)
+    expect(operator.locator("#override")).to_have_count(0)
+    csrf = operator.locator("input[name=csrf]").first.get_attribute("value")
+    resp = operator.request.post(
+        test_run_url.removesuffix("/test") + "/activate",
+        form={"csrf": csrf or "", "override": "yes"},
+        max_redirects=0,
+    )
+    assert resp.status == 403
+    resp = operator.request.post(
+        test_run_url.removesuffix("/test") + "/activate",
+        form={"csrf": csrf or ""},
+        max_redirects=0,
+    )
+    assert resp.status == 409
+    assert _jobs_on(demo, device) == 1
+
+    # The admin ticks the override; the warning says so; activation starts and is audited.
+    admin.get_by_label("Override the failed test run (admin)").check()
+    expect(nxt).to_be_enabled()
+    nxt.click()
+    dialog = admin.locator("#activate-dialog")
+    expect(dialog).to_contain_text(f"Traffic will be diverted from {device}")
+    expect(dialog).to_contain_text("You are overriding it")
+    screens.save(admin, "21-override-warning")
+    dialog.get_by_role("button", name="Divert traffic and activate").click()
+    admin.wait_for_url(re.compile(r"/ui/wizard/.+/progress$"))
+    # With the fault still there, the activation's own health check stops it: nothing diverted.
+    expect(admin.get_by_test_id("job-status").locator(".badge")).to_have_text(
+        "failed", timeout=45_000
+    )
+    expect(admin.get_by_test_id("device-status").locator(".badge")).to_have_text("activated")
+    audit = demo.api.get("/api/v1/audit", params={"action": "job.override"})
+    audit.raise_for_status()
+    (entry,) = audit.json()["items"]
+    assert entry["device"] == device and entry["actor"] == "bootstrap-admin"

@@ -52,6 +52,8 @@ def clock(value: datetime | None) -> str:
 def seconds(value: float | None) -> str:
     if value is None:
         return "—"
+    if value < 0.1:
+        return f"{value * 1000:.0f} ms"
     if value < 60:
         return f"{value:.1f} s"
     minutes, rest = divmod(int(value), 60)

@@ -112,6 +112,14 @@ class Drain:
             f"{t / t_max * width:.1f},{height - v / v_max * height:.1f}" for t, v in self.samples
         )
 
+    @property
+    def peak(self) -> float:
+        return max((v for _, v in self.samples), default=0.0)
+
+    @property
+    def span(self) -> float:
+        return self.samples[-1][0] if self.samples else 0.0
+
     def limit_y(self, height: int = 140) -> float | None:
         if self.limit is None or not self.samples:
             return None
