@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,13 +102,26 @@ def screens(request: pytest.FixtureRequest) -> Screens:
     return Screens(request.module.__name__)
 
 
-def sign_in(browser: Browser, demo: Demo, role: str) -> Page:
-    """A fresh browser context signed in with a token of ``role``; returns its page."""
-    context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.goto("/ui/")
-    page.get_by_label("API token").fill(demo.token(role))
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/ui/")
-    return page
+SignIn = Callable[[str], Page]
+
+
+@pytest.fixture
+def sign_in(browser: Browser, demo: Demo) -> Iterator[SignIn]:
+    """``sign_in(role)``: a fresh browser context signed in with a token of that role, and
+    its page. The contexts close when the test ends, so no live stream outlasts it."""
+    contexts = []
+
+    def open_page(role: str) -> Page:
+        context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.goto("/ui/")
+        page.get_by_label("API token").fill(demo.token(role))
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/ui/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Browser, expect
 
-from conftest import Demo, Screens, sign_in
+from conftest import Demo, Screens, SignIn
 
 DEVICE = "spine2"
 
@@ -19,9 +19,9 @@ def _jobs_on(demo: Demo, device: str) -> int:
 
 
 def test_viewer_sees_no_actions_and_forged_posts_are_refused(
-    browser: Browser, demo: Demo, screens: Screens
+    sign_in: SignIn, demo: Demo, screens: Screens
 ) -> None:
-    page = sign_in(browser, demo, "viewer")
+    page = sign_in("viewer")
     expect(page.get_by_test_id("role")).to_have_text("viewer")
     page.get_by_role("link", name=DEVICE, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(DEVICE)
@@ -60,8 +60,8 @@ def test_viewer_sees_no_actions_and_forged_posts_are_refused(
     assert _jobs_on(demo, DEVICE) == 0
 
 
-def test_operator_post_needs_the_csrf_token(browser: Browser, demo: Demo) -> None:
-    page = sign_in(browser, demo, "operator")
+def test_operator_post_needs_the_csrf_token(sign_in: SignIn, demo: Demo) -> None:
+    page = sign_in("operator")
     page.goto("/ui/")
     page.get_by_role("link", name=DEVICE, exact=True).click()
     expect(page.get_by_role("button", name="Run health check")).to_be_visible()
@@ -82,12 +82,12 @@ def test_operator_post_needs_the_csrf_token(browser: Browser, demo: Demo) -> Non
 
 
 def test_session_cookie_is_httponly_strict_and_ends_with_its_token(
-    browser: Browser, demo: Demo
+    sign_in: SignIn, demo: Demo
 ) -> None:
     resp = demo.api.post("/api/v1/tokens", json={"name": "web-short", "role": "viewer"})
     resp.raise_for_status()
     demo.tokens["short"] = resp.json()["token"]
-    page = sign_in(browser, demo, "short")
+    page = sign_in("short")
     (cookie,) = [c for c in page.context.cookies() if c["name"] == "pitstop_session"]
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
@@ -112,12 +112,12 @@ def test_bad_token_is_refused(browser: Browser, demo: Demo) -> None:
 
 
 def test_admin_may_override_a_failed_test_run_operator_may_not(
-    browser: Browser, demo: Demo, screens: Screens
+    sign_in: SignIn, demo: Demo, screens: Screens
 ) -> None:
     device = "leaf3"
     resp = demo.api.post(f"/api/v1/simulated/devices/{device}/faults", json={"fault": "high-cpu"})
     assert resp.status_code == 200, resp.text
-    admin = sign_in(browser, demo, "admin")
+    admin = sign_in("admin")
     admin.get_by_role("link", name=device, exact=True).click()
     admin.get_by_role("link", name="Activate maintenance").click()
     admin.get_by_label("Reason").fill("fan tray")
@@ -132,7 +132,7 @@ def test_admin_may_override_a_failed_test_run_operator_may_not(
     expect(nxt).to_be_disabled()
 
     # An operator cannot force it, even with a hand-made POST.
-    operator = sign_in(browser, demo, "operator")
+    operator = sign_in("operator")
     operator.goto(test_run_url)
     expect(operator.locator("#override")).to_have_count(0)
     csrf = operator.locator("input[name=csrf]").first.get_attribute("value")

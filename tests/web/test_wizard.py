@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from conftest import Demo, Screens, sign_in
+from conftest import Demo, Screens, SignIn
 
 DEVICE = "leaf1"
 JOB_TIMEOUT = 45_000  # ms; a test run samples twice, sample_interval_s apart
@@ -32,11 +32,11 @@ def _wait_job(page: Page, status: str) -> None:
     assert finished == status, page.locator("#log").inner_text()
 
 
-def test_full_wizard(browser: Browser, demo: Demo, screens: Screens) -> None:
+def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     resp = demo.api.post(f"/api/v1/simulated/devices/{DEVICE}/faults", json={"fault": "high-cpu"})
     assert resp.status_code == 200, resp.text
 
-    page = sign_in(browser, demo, "operator")
+    page = sign_in("operator")
     fleet = page.context.new_page()
     fleet.goto("/ui/")
     fleet.evaluate("window.__notReloaded = true")
@@ -113,15 +113,19 @@ def test_full_wizard(browser: Browser, demo: Demo, screens: Screens) -> None:
 
     # Screen 3: activation, live log, status transitions and the drain.
     page.wait_for_url(re.compile(r"/ui/wizard/.+/progress$"))
+    # Meanwhile the fleet tab shows the running job and the new status, without a reload.
+    fleet.get_by_label("Name").fill("")
+    fleet.get_by_label("Name").blur()
+    expect(row.locator("td").last).to_contain_text("activate", timeout=10_000)
+    screens.save(fleet, "07-fleet-live")
     expect(page.locator("#log")).to_contain_text("transit", timeout=JOB_TIMEOUT)
     _wait_job(page, "succeeded")
     expect(page.locator("#log")).to_contain_text("drained in")
     expect(_status(page, "device-status")).to_have_text("maintenance")
     expect(page.locator(".transitions")).to_contain_text("draining")
     expect(page.locator("polyline.chart-line")).to_have_attribute("points", re.compile(r"\d+,"))
-    screens.save(page, "07-activate-done")
+    screens.save(page, "07-activate")
 
-    # The fleet tab followed without a reload.
     expect(row.locator(".badge").first).to_have_text("maintenance", timeout=10_000)
     assert fleet.evaluate("window.__notReloaded") is True
     screens.save(fleet, "08-fleet-maintenance")
@@ -143,7 +147,7 @@ def test_full_wizard(browser: Browser, demo: Demo, screens: Screens) -> None:
     expect(_status(page, "device-status")).to_have_text("activated")
     expect(page.locator("#diff-h").locator("..").locator("..")).to_contain_text("snapshot")
     expect(page.locator("tr[data-check=bgp_down_peers]")).to_be_visible()
-    screens.save(page, "10-deactivate-done")
+    screens.save(page, "10-deactivate")
     expect(row.locator(".badge").first).to_have_text("activated", timeout=10_000)
 
     # Jobs, a job page, and the audit log show what happened.
