@@ -101,6 +101,7 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     page.wait_for_url(re.compile(r"/ui/wizard/.+/test$"))
     _wait_job(page, "succeeded")
     expect(page.locator("tr[data-check=cpu_idle] .badge")).to_have_text("pass")
+    passed_test_run = page.url
     screens.save(page, "05-test-run-passed")
 
     # Next opens the warning dialog.
@@ -149,6 +150,11 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     expect(page.locator("tr[data-check=bgp_down_peers]")).to_be_visible()
     screens.save(page, "10-deactivate")
     expect(row.locator(".badge").first).to_have_text("activated", timeout=10_000)
+
+    # The passed test run no longer vouches for the device once other jobs have run.
+    page.goto(passed_test_run)
+    expect(page.locator("#nav")).to_contain_text("Another job has run on leaf1")
+    expect(page.get_by_role("button", name="Next: activate")).to_be_disabled()
 
     # Jobs, a job page, and the audit log show what happened.
     page.get_by_role("link", name="Jobs", exact=True).click()

@@ -149,6 +149,9 @@ def redirect(url: str) -> RedirectResponse:
 def login_redirect(request: Request, why: str) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     url = f"{PREFIX}/login?next={quote(target)}&why={quote(why)}"
+    if "text/event-stream" in request.headers.get("accept", ""):
+        # A live stream cannot follow a redirect to a form; 401 makes the browser stop it.
+        return Response(why, status_code=401, media_type="text/plain")
     if request.headers.get("hx-request"):
         # htmx would swap the sign-in page into a fragment; make it navigate instead.
         return Response(status_code=204, headers={"HX-Redirect": url})

@@ -47,6 +47,17 @@ def drain_limit(job: Job) -> float:
         return resolve().drain.max_residual_pps
 
 
+async def all_events(u: Unit, key: uuid.UUID, *, after: int = 0) -> list[Event]:
+    """Every log event of a job after ``after``, however many there are."""
+    out: list[Event] = []
+    while True:
+        batch = await u.jobs.events(key, after=after, limit=1000)
+        out += batch
+        if len(batch) < 1000:
+            return out
+        after = batch[-1].id
+
+
 async def job_context(
     request: Request,
     u: Unit,
@@ -58,12 +69,17 @@ async def job_context(
 ) -> dict[str, Any]:
     """Everything a job view shows; the same dict renders the page and each live fragment."""
     if events is None:
-        events = await u.jobs.events(job.id, limit=2000)
+        events = await all_events(u, job.id)
     device = await u.devices.get(job.device_id)
     drain = views.drain_of(job, events)
     if drain is not None and drain.limit is None:
         drain = views.Drain(drain.samples, drain_limit(job), drain.done)
     may_control = who.may(Role.OPERATOR) and who.actor.may_write_fabric(job.fabric)
+    is_test_run = job.type is JobType.ACTIVATE and job.mode is Mode.TEST_RUN
+    stale = False
+    if is_test_run:
+        latest = (await u.jobs.page(device_id=job.device_id, limit=1)).items
+        stale = bool(latest) and latest[0].id != job.id
     return {
         "viewer": who,
         "job": job,
@@ -76,13 +92,14 @@ async def job_context(
         "diff": views.diff_of(job),
         "problems": views.summarise_problems(job),
         "view": view,
-        "is_test_run": job.type is JobType.ACTIVATE and job.mode is Mode.TEST_RUN,
+        "is_test_run": is_test_run,
+        "stale": stale,
         "may_cancel": may_control and not job.status.finished and not job.cancel_requested,
         "may_retry": may_control and job.status is JobStatus.FAILED,
-        "may_activate": may_control and job.status is JobStatus.SUCCEEDED,
+        "may_activate": may_control and job.status is JobStatus.SUCCEEDED and not stale,
         "may_override": who.may(Role.ADMIN)
         and may_control
-        and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
+        and (stale or job.status in (JobStatus.FAILED, JobStatus.CANCELLED)),
     }
 
 
@@ -151,21 +168,27 @@ async def job_live(request: Request, job_ref: str) -> StreamingResponse:
         raise ValidationFailed(f"view must be one of {', '.join(VIEWS)}")
     key = job_id(job_ref)
     after_text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
-    state = {"after": int(after_text) if after_text.isdigit() else 0}
+    after = int(after_text) if after_text.isdigit() else 0
     changes = live.Changes()
     store = store_of(request)
     async with store.unit() as u:
         job = await u.jobs.get(key)
+        # Read once; later polls read only what is new.
+        seen = await all_events(u, key)
         # What the page was rendered with counts as sent.
-        changes.diff(fragments(request, await job_context(request, u, who, job, view=view)))
+        changes.diff(
+            fragments(request, await job_context(request, u, who, job, view=view, events=seen))
+        )
+    state = {"after": max([after, *(e.id for e in seen if e.id <= after)])}
 
     async def poll() -> tuple[list[tuple[str, str, int | None]], bool]:
         async with store.unit() as u:
             job = await u.jobs.get(key)
-            events = await u.jobs.events(key, limit=2000)
-            ctx = await job_context(request, u, who, job, view=view, events=events)
+            newer = await all_events(u, key, after=seen[-1].id if seen else 0)
+            seen.extend(newer)
+            ctx = await job_context(request, u, who, job, view=view, events=seen)
         out: list[tuple[str, str, int | None]] = []
-        fresh = [e for e in events if e.id > state["after"]]
+        fresh = [e for e in seen if e.id > state["after"]]
         if fresh:
             state["after"] = fresh[-1].id
             html = fragment(request, "_log_lines.html", {**ctx, "events": fresh})

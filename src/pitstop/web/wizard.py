@@ -200,13 +200,18 @@ async def start_activation(request: Request, job_ref: str) -> Response:
     if not _is_test_run(test):
         raise Conflict(f"job {test.id} is not a test run")
     override = form.get("override") == "yes"
-    if test.status is not JobStatus.SUCCEEDED:
+    async with store.unit() as u:
+        latest = (await u.jobs.page(device_id=test.device_id, limit=1)).items
+    # Another job since the test run means its verdict may no longer describe the device.
+    stale = bool(latest) and latest[0].id != test.id
+    if test.status is not JobStatus.SUCCEEDED or stale:
         if not override:
-            raise Conflict(
-                f"the test run is {test.status.value}; activation needs a passed test run "
-                "(an admin may override)",
-                current_status=test.status.value,
+            why = (
+                "another job ran on this device after this test run; run the test again"
+                if stale
+                else f"the test run is {test.status.value}; activation needs a passed test run"
             )
+            raise Conflict(f"{why} (an admin may override)", current_status=test.status.value)
         who.require(Role.ADMIN)
     params = dict(test.params)
     end = params.get("expected_end")
@@ -222,7 +227,7 @@ async def start_activation(request: Request, job_ref: str) -> Response:
         actor=actor,
         via=Via.WEB,
     )
-    if test.status is not JobStatus.SUCCEEDED:
+    if test.status is not JobStatus.SUCCEEDED or stale:
         async with store.unit() as u:
             await u.audit.append(
                 actor=actor.name,
@@ -234,7 +239,11 @@ async def start_activation(request: Request, job_ref: str) -> Response:
                 reason=params.get("reason"),
                 ticket=params.get("ticket"),
                 job_id=job.id,
-                details={"test_run": str(test.id), "test_run_status": test.status.value},
+                details={
+                    "test_run": str(test.id),
+                    "test_run_status": test.status.value,
+                    "newer_job": str(latest[0].id) if stale else None,
+                },
             )
     return redirect(f"{PREFIX}/wizard/{job.id}/progress")
 
