@@ -79,6 +79,13 @@ def test_operator_post_needs_the_csrf_token(sign_in: SignIn, demo: Demo) -> None
     page.get_by_role("button", name="Run health check").click()
     page.wait_for_url(re.compile(r"/ui/jobs/[0-9a-f-]+$"))
     assert _jobs_on(demo, DEVICE) == 1
+    # The health check samples twice, 5 s apart by default: time to cancel it between steps.
+    page.get_by_role("button", name="Cancel job").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Confirm").click()
+    expect(page.get_by_test_id("job-status").locator(".badge")).to_have_text(
+        "cancelled", timeout=30_000
+    )
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
 
 
 def test_session_cookie_is_httponly_strict_and_ends_with_its_token(
@@ -100,14 +107,36 @@ def test_session_cookie_is_httponly_strict_and_ends_with_its_token(
     expect(page.get_by_role("status")).to_contain_text("revoked")
 
 
-def test_bad_token_is_refused(browser: Browser, demo: Demo) -> None:
-    context = browser.new_context(base_url=demo.url)
+def test_sign_in_and_navigate_with_the_keyboard(browser: Browser, demo: Demo) -> None:
+    context = browser.new_context(base_url=demo.url, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto("/ui/login")
-    page.get_by_label("API token").fill("pst_" + "x" * 40)
-    page.get_by_role("button", name="Sign in").click()
+    # The token field has the focus; Enter submits.
+    page.keyboard.type("pst_" + "x" * 40)
+    page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("unknown token")
     assert not [c for c in context.cookies() if c["name"] == "pitstop_session"]
+    page.get_by_label("API token").focus()
+    page.keyboard.type(demo.token("viewer"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/")
+    # The first Tab reaches the skip link, which moves the focus to the content.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    # Tabbing on reaches the filters, then a device link that Enter opens.
+    page.get_by_label("Name").focus()
+    page.keyboard.type("stor07")
+    expect(page.locator("tr[data-device]")).to_have_count(1)
+    link = page.get_by_role("link", name="stor07", exact=True)
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if link.evaluate("el => el === document.activeElement"):
+            break
+    expect(link).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("stor07")
     context.close()
 
 
@@ -165,6 +194,13 @@ def test_admin_may_override_a_failed_test_run_operator_may_not(
         "failed", timeout=45_000
     )
     expect(admin.get_by_test_id("device-status").locator(".badge")).to_have_text("activated")
+    # A failed job may be retried from its failed step; the retry runs (and fails) again.
+    admin.get_by_role("link", name="Job details").click()
+    admin.get_by_role("button", name="Retry from the failed step").click()
+    expect(admin.locator("main")).to_contain_text("attempt 2")
+    expect(admin.get_by_test_id("job-status").locator(".badge")).to_have_text(
+        "failed", timeout=45_000
+    )
     audit = demo.api.get("/api/v1/audit", params={"action": "job.override"})
     audit.raise_for_status()
     (entry,) = audit.json()["items"]

@@ -15,7 +15,11 @@ from playwright.sync_api import Page, expect
 from conftest import Demo, Screens, SignIn
 
 DEVICE = "leaf1"
-JOB_TIMEOUT = 45_000  # ms; a test run samples twice, sample_interval_s apart
+JOB_TIMEOUT = 45_000
+# Every visible form control has a label (or an aria-label) a screen reader can announce.
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
+    .map(el => el.name || el.id)"""  # ms; a test run samples twice, sample_interval_s apart
 
 
 def _status(page: Page, testid: str) -> object:
@@ -63,6 +67,8 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     # Screen 1: parameters.
     page.get_by_role("link", name="Activate maintenance").click()
     expect(page.get_by_label("CPU idle")).to_be_checked()
+    unlabelled = page.evaluate(UNLABELLED)
+    assert unlabelled == [], unlabelled
     min_pct = page.locator("#p-checks-cpu_idle-min_pct")
     expect(min_pct).to_have_value("60")
     page.get_by_label("Reason").fill("replace line card 3")
