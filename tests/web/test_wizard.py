@@ -74,6 +74,7 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     page.get_by_label("Reason").fill("replace line card 3")
     page.get_by_label("Ticket").fill("CHG-1042")
     page.get_by_label("Sample interval (s)").fill("1")
+    screens.save(page, "03-parameters")
     # Inline validation: a bad value is named next to its field, and nothing starts.
     min_pct.fill("sixty")
     page.get_by_role("button", name="Next: test run").click()
@@ -83,7 +84,6 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     expect(page.locator("#p-checks-cpu_idle-min_pct-err")).to_contain_text("100")
     screens.save(page, "03-parameters-invalid", full_page=True)
     min_pct.fill("60")
-    screens.save(page, "03-parameters")
     page.get_by_role("button", name="Next: test run").click()
 
     # Screen 2: the test run fails on the injected fault; Next stays disabled.
