@@ -50,3 +50,7 @@ class Settings(BaseSettings):
     campaign_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the campaign driver moves campaigns forward"
     )
+    web_session_secret: str = Field(
+        default="",
+        description="Mixed into the key that signs web sessions; the same on every replica",
+    )

@@ -43,6 +43,11 @@ def _run(settings: Settings, *, demo: bool) -> None:
     announce(f"pitstop {'demo ' if demo else ''}server on {url}  (API docs: {url}/docs)")
     announce(f"Database: {settings.database_url}")
     app = create_app(settings, demo=demo, announce=announce)
+    # The web UI sits beside the API (neither imports the other); the server runs both.
+    from pitstop.web.site import mount
+
+    mount(app, session_secret=settings.web_session_secret)
+    announce(f"Web UI: {url}/ui/")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 

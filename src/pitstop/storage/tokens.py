@@ -139,3 +139,26 @@ class TokenRepository:
                 details={"token": row.name, "prefix": row.prefix},
             )
         return _info(row)
+
+    async def identify(self, token: str) -> tuple[uuid.UUID, Actor]:
+        """Like ``authenticate``, and also the token's id (a web session refers to it)."""
+        actor = await self.authenticate(token)
+        token_id = await self._s.scalar(
+            select(TokenRow.id).where(TokenRow.hash == token_hash(token))
+        )
+        assert token_id is not None
+        return token_id, actor
+
+    async def session(self, token_id: uuid.UUID) -> tuple[Actor, str]:
+        """The actor behind a token id and the token's stored hash, which keys the signature
+        of a web session. Checked on every request, so a revoked or expired token ends its
+        sessions at once (``UNAUTHENTICATED``)."""
+        row = await self._s.scalar(select(TokenRow).where(TokenRow.id == token_id))
+        if row is None:
+            raise Unauthenticated("the session's token no longer exists")
+        info = _info(row)
+        if info.revoked_at is not None:
+            raise Unauthenticated(f"token {row.name!r} was revoked")
+        if not info.usable_at(self._clock()):
+            raise Unauthenticated(f"token {row.name!r} expired")
+        return Actor(name=row.name, role=info.role, fabrics=frozenset(info.fabrics)), row.hash

@@ -1,0 +1,70 @@
+"""Server-sent events for the live parts of the pages.
+
+Each event carries an HTML fragment that htmx's SSE extension swaps into the element listening
+for that event name (``sse-swap``), so a page updates in place without reloading. A stream
+polls storage (the engine writes job state and log lines there from any worker, in any
+replica), sends only what changed, and ends with ``end`` when there is nothing more to wait
+for, which the page uses to close its connection (``sse-close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+
+# One poll: the fragments to send now (event name -> HTML), and whether the stream is done.
+Poll = Callable[[], Awaitable[tuple[list[tuple[str, str, int | None]], bool]]]
+
+
+def event(name: str, html: str, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    # A data field cannot hold a newline; SSE joins consecutive data lines back with one.
+    data = "".join(f"data: {line}\n" for line in (html.splitlines() or [""]))
+    return f"{head}event: {name}\n{data}\n"
+
+
+async def _run(request: Request, poll: Poll, poll_s: float) -> AsyncIterator[str]:
+    idle = 0.0
+    while True:
+        events, done = await poll()
+        for name, html, event_id in events:
+            yield event(name, html, event_id)
+        if done:
+            yield event("end", "")
+            return
+        if await request.is_disconnected():
+            return
+        idle = 0.0 if events else idle + poll_s
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield ": keepalive\n\n"
+        await asyncio.sleep(poll_s)
+
+
+def stream(request: Request, poll: Poll, *, poll_s: float = POLL_S) -> StreamingResponse:
+    return StreamingResponse(
+        _run(request, poll, poll_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+class Changes:
+    """Remembers the last fragment sent under each name, so a poll sends only changes."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def diff(self, fragments: dict[str, str]) -> list[tuple[str, str, int | None]]:
+        out: list[tuple[str, str, int | None]] = []
+        for name, html in fragments.items():
+            if self._last.get(name) != html:
+                self._last[name] = html
+                out.append((name, html, None))
+        return out

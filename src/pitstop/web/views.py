@@ -1,0 +1,156 @@
+"""What the pages show, read from storage: a device's current job, its status history, its
+last health-check results and snapshot diff, and a job's drain measurement.
+
+Everything here is read-only and built from what the engine already records (job steps, their
+outputs, log events, and the audit log); the web keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pitstop.domain.audit import AuditEntry
+from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Step
+from pitstop.storage.store import Unit
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+HEALTH_STEPS = ("health", "post_health")
+
+
+async def current_jobs(u: Unit) -> dict[uuid.UUID, Job]:
+    """The queued or running job of each device that has one."""
+    page = await u.jobs.page(statuses=ACTIVE, limit=500)
+    out: dict[uuid.UUID, Job] = {}
+    for job in page.items:
+        out.setdefault(job.device_id, job)
+    return out
+
+
+async def status_history(u: Unit, device_id: uuid.UUID, limit: int = 20) -> list[AuditEntry]:
+    page = await u.audit.query(device_id=device_id, action="device.status", limit=limit)
+    return [e for e in page.items if e.to_status]
+
+
+async def job_transitions(u: Unit, job: Job) -> list[AuditEntry]:
+    """The device's status changes since this job was created, oldest first."""
+    page = await u.audit.query(
+        device_id=job.device_id, action="device.status", since=job.created_at, limit=50
+    )
+    return list(reversed([e for e in page.items if e.to_status]))
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    job: Job
+    step: Step
+    checks: list[dict[str, Any]]
+    overall: str | None
+
+
+def health_of(job: Job) -> HealthResult | None:
+    """The health-check results a job measured (its last health step with output)."""
+    for step in reversed(job.steps):
+        if step.name in HEALTH_STEPS and step.output.get("checks"):
+            return HealthResult(
+                job=job,
+                step=step,
+                checks=[c for c in step.output["checks"] if c.get("status") != "skip"],
+                overall=step.output.get("overall"),
+            )
+    return None
+
+
+async def last_health(u: Unit, device_id: uuid.UUID) -> HealthResult | None:
+    for summary in (await u.jobs.page(device_id=device_id, limit=20)).items:
+        found = health_of(await u.jobs.get(summary.id))
+        if found is not None:
+            return found
+    return None
+
+
+def diff_of(job: Job) -> dict[str, Any] | None:
+    step = step_named(job, "compare")
+    if step is None or not step.output.get("compared"):
+        return None
+    return dict(step.output)
+
+
+async def last_diff(u: Unit, device_id: uuid.UUID) -> tuple[Job, dict[str, Any]] | None:
+    page = await u.jobs.page(device_id=device_id, job_type=JobType.DEACTIVATE, limit=10)
+    for summary in page.items:
+        job = await u.jobs.get(summary.id)
+        found = diff_of(job)
+        if found is not None:
+            return job, found
+    return None
+
+
+def step_named(job: Job, name: str) -> Step | None:
+    return next((s for s in job.steps if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    samples: list[tuple[float, float]]  # (seconds since the drain began, transit pps)
+    limit: float | None
+    done: bool
+
+    @property
+    def latest(self) -> float | None:
+        return self.samples[-1][1] if self.samples else None
+
+    def polyline(self, width: int = 520, height: int = 140) -> str:
+        """SVG points for the samples, scaled to the box (the first sample is the top)."""
+        if not self.samples:
+            return ""
+        t_max = max(self.samples[-1][0], 1.0)
+        v_max = max(max(v for _, v in self.samples), 1.0)
+        return " ".join(
+            f"{t / t_max * width:.1f},{height - v / v_max * height:.1f}" for t, v in self.samples
+        )
+
+    @property
+    def peak(self) -> float:
+        return max((v for _, v in self.samples), default=0.0)
+
+    @property
+    def span(self) -> float:
+        return self.samples[-1][0] if self.samples else 0.0
+
+    def limit_y(self, height: int = 140) -> float | None:
+        if self.limit is None or not self.samples:
+            return None
+        v_max = max(max(v for _, v in self.samples), 1.0)
+        return round(height - min(self.limit / v_max, 1.0) * height, 1)
+
+
+def drain_of(job: Job, events: Sequence[Event]) -> Drain | None:
+    """The drain measurement: from the finished step's output, or while it runs, from the
+    log events it writes at every sample."""
+    step = step_named(job, "verify_drain")
+    if step is None:
+        return None
+    if step.output.get("samples"):
+        samples = [(float(s["t"]), float(s["pps"])) for s in step.output["samples"]]
+        return Drain(samples, step.output.get("limit_pps"), True)
+    live = [
+        (float(e.data["elapsed_s"]), float(e.data["transit_pps"]))
+        for e in events
+        if e.step == "verify_drain" and "transit_pps" in e.data and "elapsed_s" in e.data
+    ]
+    limit = job.params.get("advanced_parameters", {}).get("drain", {}).get("max_residual_pps")
+    return Drain(live, float(limit) if limit is not None else None, False) if live or step else None
+
+
+def summarise_problems(job: Job) -> list[str]:
+    verdict = step_named(job, "verdict")
+    if verdict is not None and verdict.output.get("problems"):
+        return [str(p) for p in verdict.output["problems"]]
+    return [job.error] if job.error else []
+
+
+def distinct(values: Iterable[str]) -> list[str]:
+    return sorted({v for v in values if v})
