@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 
+from browser_support import Demo, Screens, SignIn
 from cli_server import ServerProcess, child_env, new_token, sqlite_url
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -33,24 +33,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 VIEWPORT = {"width": 1280, "height": 800}
-
-
-@dataclass
-class Demo:
-    """The running demo server, an admin API client, and tokens for each role."""
-
-    url: str
-    api: httpx.Client
-    tokens: dict[str, str]
-
-    def token(self, role: str) -> str:
-        if role not in self.tokens:
-            resp = self.api.post("/api/v1/tokens", json={"name": f"web-{role}", "role": role})
-            resp.raise_for_status()
-            self.tokens[role] = resp.json()["token"]
-        return self.tokens[role]
 
 
 @pytest.fixture(scope="module")
@@ -86,26 +69,9 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
-class Screens:
-    """Saves numbered screenshots of a test's screens under test-artifacts/web/."""
-
-    def __init__(self, module: str) -> None:
-        self.dir = ARTIFACTS
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.module = module
-
-    def save(self, page: Page, name: str, *, full_page: bool = False) -> Path:
-        path = self.dir / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        return path
-
-
 @pytest.fixture(scope="module")
 def screens(request: pytest.FixtureRequest) -> Screens:
     return Screens(request.module.__name__)
-
-
-SignIn = Callable[[str], Page]
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
+from browser_support import Demo, Screens, SignIn
 from playwright.sync_api import Browser, expect
-
-from conftest import Demo, Screens, SignIn
 
 DEVICE = "spine2"
 

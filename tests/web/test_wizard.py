@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 
+from browser_support import Demo, Screens, SignIn
 from playwright.sync_api import Page, expect
-
-from conftest import Demo, Screens, SignIn
 
 DEVICE = "leaf1"
 JOB_TIMEOUT = 45_000
