@@ -30,11 +30,12 @@ from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus
 pytestmark = pytest.mark.postgres
 
 REPLICAS = 3
-BURST_PER_DEVICE = 12  # concurrent activation requests per hand-managed device, all at once
+BURST_PER_DEVICE = 10  # concurrent activation requests per hand-managed device, all at once
 CYCLES_PER_DEVICE = 8  # then each device tries this many activate -> release cycles
 JOB_SUCCESSES = 1  # maintenance round trips by job per job-managed device...
-JOB_ATTEMPTS = 6  # ...in at most this many activation jobs
-RUN_LIMIT_S = 75.0
+JOB_ATTEMPTS = 4  # ...in at most this many activation jobs
+# A guard against a hang, not a timing assertion: about 35 s on an idle 2-core machine.
+RUN_LIMIT_S = 120.0
 FAST = {"sample_interval_s": 0.2, "drain": {"poll_interval_s": 0.2}}
 
 # 4 racks of 6 (2 out at most), 12 pairs (1 out at most), a 25% fleet-wide group, 4 spines
@@ -136,8 +137,8 @@ async def _job(c: httpx.AsyncClient, body: dict[str, Any], tally: Tally) -> str:
         tally.outcomes[f"job:{r.json().get('code')}"] += 1
         return "refused"
     job_id = r.json()["id"]
-    for _ in range(400):
-        await asyncio.sleep(0.1)
+    for _ in range(300):
+        await asyncio.sleep(0.2)
         got = (await c.get(f"/api/v1/jobs/{job_id}")).json()
         if got["status"] in ("succeeded", "failed", "cancelled"):
             key = got["status"]
@@ -244,12 +245,10 @@ async def _run(urls: list[str], token: str) -> None:
             *(_cycle(clients, d, tally, random.Random(d)) for d in MANUAL),
             asyncio.gather(*(_jobs(clients, d, tally, random.Random(d)) for d in JOBS)),
         )
-        # A job device the churn kept out of service every time gets its turn alone now, so
-        # that the engine's path through the budgets is always exercised.
-        for dev, done in zip(JOBS, jobs_done, strict=True):
-            if not done:
-                await _jobs(clients, dev, tally, random.Random(dev))
-
+        # If the churn kept every job device out each time, one gets a turn alone now, so that
+        # the engine's path through the budgets is always exercised.
+        if not any(jobs_done):
+            await _jobs(clients, JOBS[0], tally, random.Random(0))
         churned = time.monotonic()
         rows = await _audit(clients[0])
         verified = (await clients[0].get("/api/v1/audit/verify")).json()
@@ -269,7 +268,7 @@ async def _run(urls: list[str], token: str) -> None:
     for name, (allowed, members) in sorted(pools.items()):
         print(f"  {name:12} members {len(members):2} budget {allowed} peak {peak[name]}")
 
-    assert tally.activations >= 400
+    assert tally.activations >= 350
     assert tally.outcomes["draining:ok"] > 0
     assert len(tally.refusals) > 0
     # The refusals name the pool and who held it, and the holders were really out of service.

@@ -163,7 +163,8 @@ class BudgetRepository:
             role=row.role,
             forced=forced,
         )
-        out: dict[str, Any] = {"reserved": [p.name for p in pools]}
+        # A device in no pool leaves its audit row as it always was.
+        out: dict[str, Any] = {"reserved": [p.name for p in pools]} if pools else {}
         if forced is not None:
             out["forced"] = forced
         return out
