@@ -91,6 +91,16 @@ def test_a_paused_campaign_survives_a_server_restart_and_resumes(tmp_path: Path)
         assert plan["wave_count"] == plan["lower_bound"]["value"] == 3
         assert all({"leaf1", "leaf2"} - set(w) for w in plan["waves"])  # a pair never together
 
+        cyclic = tmp_path / "cyclic.yaml"
+        cyclic.write_text(
+            yaml.safe_dump(
+                {**DEFINITION, "dependencies": ["leaf1 before leaf3", "leaf3 before leaf1"]}
+            )
+        )
+        refused = cli("campaign", "create", str(cyclic))
+        assert refused.exit_code == 1
+        assert "CAMPAIGN_INVALID" in refused.output and "dependency cycle: " in refused.output
+
         assert cli("campaign", "create", str(definition)).exit_code == 0
         started = cli("campaign", "start", "leaves")
         assert started.exit_code == 0, started.output

@@ -69,6 +69,8 @@ def report(exc: ApiError) -> None:
     allowed = exc.body.get("allowed")
     if allowed is not None:
         err.print(f"  allowed: {', '.join(allowed) or 'none'}", markup=False)
+    for reason in exc.body.get("reasons", []) or []:  # CAMPAIGN_INVALID lists every problem
+        err.print(f"  {reason}", markup=False)
 
 
 def main() -> None:

@@ -195,7 +195,7 @@ class Decision:
         level = Level.INFO if result.ok else Level.ERROR
         self.log(
             level,
-            f"{d.name}: command {result.detail}",
+            f"command {result.detail}",
             d.name,
             exit_code=result.exit_code,
             output=result.output,
