@@ -13,6 +13,7 @@ from engine_support import ALICE, Engine, build_engine
 
 from pitstop.domain.campaigns import CampaignState
 from pitstop.domain.errors import CampaignInvalid, CampaignStateConflict
+from pitstop.domain.inventory import Budget
 from pitstop.domain.roles import Via
 from pitstop.storage.store import Store
 
@@ -337,3 +338,20 @@ async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
     warnings = [e.message for e in await rollout.events() if e.level.value == "warning"]
     hung = [m for m in warnings if "more than twice the expected 10 s" in m]
     assert len(hung) == 1 and hung[0].startswith(f"approval on {waiting} has taken ")
+
+
+async def test_the_window_keeps_within_the_fabrics_role_budget(rollout: Rollout) -> None:
+    """Three MLAG pairs would let three leaves out at once; a role budget of two holds the
+    window to two, so no activation is refused at its reservation."""
+    async with rollout.engine.store.unit() as u:
+        fabric = await u.fabrics.row("dc1")
+        await u.budgets.set_policy(
+            fabric.id, maintenance_allowed=None, role_overrides={"leaf": Budget.parse("2")}
+        )
+    await rollout.create(concurrency=6)
+    await rollout.start()
+    campaign = await rollout.drive()
+
+    assert campaign.state is C.SUCCEEDED, campaign.error
+    assert set((await rollout.states()).values()) == {"done"}
+    assert await rollout.max_out_at_once(LEAVES) == 2

@@ -36,7 +36,7 @@ from pitstop.domain.jobs import Job, JobType, Level, Mode
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.engine.campaign_actions import ActionResult
 from pitstop.engine.campaign_flow import decide
-from pitstop.engine.campaign_tick import Submission, Tick
+from pitstop.engine.campaign_tick import Submission, Tick, role_slots
 from pitstop.engine.service import JobService
 from pitstop.storage.campaigns import CampaignLeaseLost
 from pitstop.storage.devices import DeviceFilter
@@ -153,6 +153,9 @@ class CampaignDriver:
                 g.name: g.max_unavailable.slots(n)
                 for g, n in await u.fabrics.groups(campaign.fabric_id)
             }
+            budgets.update(
+                role_slots(await u.budgets.policy(campaign.fabric_id), [d.role for d in fleet])
+            )
             tick = decide(
                 campaign=campaign,
                 spec=parse_spec(campaign.spec),

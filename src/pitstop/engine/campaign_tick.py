@@ -11,6 +11,7 @@ jobs to submit or cancel, commands to start) and the driver applies it. Phases p
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from pitstop.domain.campaigns import DeviceState as S
 from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus, Level
 from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus
+from pitstop.domain.policy import FabricPolicy
 from pitstop.engine.campaign_actions import ActionResult, render, run_command, variables
 
 C = CampaignState
@@ -59,6 +61,17 @@ class Tick:
     forget_actions: list[int] = field(default_factory=list)
 
 
+def role_slots(policy: FabricPolicy, roles: Sequence[str]) -> dict[str, int]:
+    """The slots of each capped role's pool, counted as the budget reservation counts them:
+    every device of the role in the fabric (``storage/budgets.py``)."""
+    counts = Counter(roles)
+    return {
+        ROLE_GROUP + role: cap.slots(counts[role])
+        for role, cap in policy.role_budgets.items()
+        if counts[role]
+    }
+
+
 def slots_and_use(
     *, budgets: Mapping[str, int], fleet: Sequence[Device], holding: set[str]
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -72,7 +85,8 @@ def slots_and_use(
     slots = {g: budgets.get(g, 0) for g in members}
     for g, names in members.items():
         if g.startswith(ROLE_GROUP):
-            slots[g] = len(names) - 1
+            # The fabric's role budget, where it has one, and never the last of the role.
+            slots[g] = min(len(names) - 1, budgets.get(g, len(names)))
     unavailable = {f.name for f in fleet if f.status in UNAVAILABLE}
     return slots, used_slots(members=members, unavailable=unavailable, holding=holding)
 

@@ -31,6 +31,7 @@ from pitstop.domain.jobs import Level
 from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus
 from pitstop.domain.planner import Plan, PlanDevice, PlanRequest, plan
 from pitstop.domain.roles import Actor, Role, Via
+from pitstop.engine.campaign_tick import role_slots
 from pitstop.storage.devices import DeviceFilter
 from pitstop.storage.store import Store, Unit
 
@@ -99,8 +100,12 @@ async def resolve(u: Unit, spec: CampaignSpec) -> Resolved:
     for d in fleet:
         if d.status is DeviceStatus.ACTIVATED:
             active_by_role[d.role] = active_by_role.get(d.role, 0) + 1
+    # A role keeps one activated device, and stays within the fabric's role budget.
+    roles = role_slots(await u.budgets.policy(fabric.id), [d.role for d in fleet])
     for role, count in active_by_role.items():
-        capacities[ROLE_GROUP + role] = count - 1
+        g = ROLE_GROUP + role
+        out = sum(1 for d in fleet if d.role == role and d.status in UNAVAILABLE)
+        capacities[g] = min(count - 1, max(0, roles.get(g, count) - out))
     request = PlanRequest(
         devices=[PlanDevice(d.name, d.role, (*d.groups, ROLE_GROUP + d.role)) for d in chosen],
         capacities=capacities,
