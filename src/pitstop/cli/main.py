@@ -46,6 +46,11 @@ app.command()(server.demo)
 app.command()(admin.login)
 app.command()(admin.whoami)
 
+# The FRR lab.
+from pitstop.cli import lab as _lab  # noqa: E402
+
+app.add_typer(_lab.lab_app, name="lab")
+
 
 @app.command()
 def version() -> None:
