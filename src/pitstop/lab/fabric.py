@@ -19,8 +19,9 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,14 +183,16 @@ def vtysh_json(pathspace: str, command: str) -> Any:
     return json.loads(out or "{}")
 
 
-def wait_converged(topo: Topology, timeout: float = CONVERGE_TIMEOUT_S) -> None:
-    """Every session Established, and every leaf reaching every other leaf's hosts over all
-    spines (ECMP), or ``LabError`` saying what was still missing."""
+def wait_converged(
+    topo: Topology, timeout: float = CONVERGE_TIMEOUT_S, *, ecmp: bool = True
+) -> None:
+    """Every session Established, and (with ``ecmp``) every leaf reaching every other leaf's
+    hosts over all spines, or ``LabError`` saying what was still missing."""
     deadline = time.monotonic() + timeout
     spines = len(topo.spines)
     missing = "nothing checked yet"
     while time.monotonic() < deadline:
-        missing = _not_converged(topo, spines)
+        missing = _not_converged(topo, spines if ecmp else 1)
         if not missing:
             return
         time.sleep(0.5)
@@ -220,6 +223,29 @@ def _not_converged(topo: Topology, spines: int) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def running(
+    *,
+    fabric: str,
+    spines: int = 2,
+    leaves: int = 2,
+    hosts_per_leaf: int = 1,
+    state_dir: Path = STATE_DIR,
+) -> Iterator[Topology]:
+    """A lab for the length of a ``with`` block (tests, benchmarks): up, then always down."""
+    state = up(
+        fabric=fabric,
+        spines=spines,
+        leaves=leaves,
+        hosts_per_leaf=hosts_per_leaf,
+        state_dir=state_dir,
+    )
+    try:
+        yield state.topology()
+    finally:
+        down(fabric=fabric, state_dir=state_dir)
+
+
 def down(*, fabric: str = "lab", state_dir: Path = STATE_DIR, say: Say = _quiet) -> LabState:
     """Remove exactly what ``up`` recorded for ``fabric``: its FRR instances, directories and
     namespaces, then the state file. ``LabError`` when no such lab is recorded."""
@@ -232,9 +258,21 @@ def down(*, fabric: str = "lab", state_dir: Path = STATE_DIR, say: Say = _quiet)
         )
     existing = host.namespaces()
     say(f"stopping {len(state.pathspaces)} FRR instances")
-    for ps in state.pathspaces:
-        if ps in existing and (RUN_FRR / ps).is_dir():
-            host.in_ns(ps, [str(host.FRRINIT), "stop", ps], check=False, timeout=60)
+    # All instances stop at once: each frrinit waits for its daemons to exit.
+    stopping = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", ps, str(host.FRRINIT), "stop", ps],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for ps in state.pathspaces
+        if ps in existing and (RUN_FRR / ps).is_dir()
+    ]
+    for proc in stopping:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     # Whatever still runs inside the lab's namespaces (a daemon frrinit could not stop, a
     # traffic generator) is the lab's own: nothing else can be in them.
     for ns in state.namespaces:

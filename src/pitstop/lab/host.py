@@ -84,6 +84,15 @@ def preflight() -> None:
         ) from exc
 
 
+def unavailable() -> str | None:
+    """Why the lab cannot run here, or None: what tests print when they skip."""
+    try:
+        preflight()
+    except LabError as exc:
+        return exc.detail
+    return None
+
+
 def chown_frr(path: Path) -> None:
     user = pwd.getpwnam(FRR_USER)
     os.chown(path, user.pw_uid, user.pw_gid)

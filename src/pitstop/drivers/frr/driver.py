@@ -133,14 +133,22 @@ class FrrDriver:
         except DriverError:
             return None  # no pid file where we look: restarts cannot be detected here
 
-    async def _wait_for_bgpd(self) -> None:
-        """A bgpd that watchfrr is restarting comes back within seconds; changing the
-        configuration before it does would fail for no lasting reason."""
+    async def _wait_for_bgpd(self) -> str:
+        """The running config once bgpd runs with its ``router bgp`` loaded. A bgpd that
+        watchfrr is restarting comes back within seconds, and gets its startup config a
+        moment later: changing the configuration before then would fail for no lasting
+        reason, or (worse) find no ``router bgp`` to divert."""
         deadline = self._monotonic() + self.daemon_wait_s
-        while "bgpd" not in await self._daemons():
+        while True:
+            running = "bgpd" in await self._daemons()
+            config = await self._config() if running else ""
+            if running and parsing.router_bgp_asn(config) is not None:
+                return config
             if self._monotonic() >= deadline:
+                what = "has no 'router bgp'" if running else "is not running"
                 raise DriverError(
-                    f"{self.device.name}: bgpd is not running ({self.transport.where})",
+                    f"{self.device.name}: bgpd {what} ({self.transport.where}) after "
+                    f"{self.daemon_wait_s:g} s",
                     device=self.device.name,
                 )
             await self._sleep(0.5)
@@ -244,8 +252,10 @@ class FrrDriver:
     ) -> DiversionResult:
         chosen = self._method(method)
         self._check_open()
-        await self._wait_for_bgpd()
-        config = await self._config()
+        if chosen in diversion.BGP_METHODS:
+            config = await self._wait_for_bgpd()
+        else:
+            config = await self._config()
         plan = diversion.apply_plan(config, chosen, device=self.device.name, prepend=self.prepend)
         if plan.present:
             return DiversionResult(False, chosen, plan.detail)
@@ -269,7 +279,8 @@ class FrrDriver:
         if not todo:
             self._bgpd_pid = await self._bgpd_pid_now()
             return DiversionResult(False, chosen, "not diverted")
-        await self._wait_for_bgpd()
+        if any(p.method in diversion.BGP_METHODS for p in todo):
+            await self._wait_for_bgpd()
         for p in todo:
             await self._configure(p.commands)
         self._applied.clear()
