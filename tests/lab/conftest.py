@@ -8,7 +8,6 @@ missing lab is an error: CI must prove the fabric claims, not skip them.
 
 from __future__ import annotations
 
-import os
 import random
 import string
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab_support import Lab, LabEngine, utcnow
+from lab_support import Lab, LabEngine, require_lab, utcnow
 
 from pitstop.api.importing import run_import
 from pitstop.api.startup import SYSTEM
@@ -24,7 +23,6 @@ from pitstop.domain.roles import Via
 from pitstop.engine.service import JobService
 from pitstop.lab import fabric as lab_fabric
 from pitstop.lab.flows import UdpFlows
-from pitstop.lab.host import unavailable
 from pitstop.lab.inventory import inventory
 from pitstop.storage.database import Database
 from pitstop.storage.store import Store
@@ -36,18 +34,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.lab)
 
 
-def _require_lab() -> None:
-    why = unavailable()
-    if why:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"the FRR lab tests must run in CI: {why}")
-        pytest.skip(f"no FRR lab here: {why}")
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """2 spines, 2 leaves, a host on each, and 32 flows at 500 pps host1 -> host2."""
-    _require_lab()
+    require_lab()
     name = "t" + "".join(random.choices(string.ascii_lowercase, k=5))
     with lab_fabric.running(fabric=name, spines=2, leaves=2) as topo:
         src, dst = topo.hosts[0], topo.hosts[1]

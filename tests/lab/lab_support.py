@@ -4,12 +4,15 @@ engine on a SQLite store with the lab's routers, and a driver factory with hooks
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
 from pitstop.domain.jobs import Job, JobStatus, JobType, Mode
@@ -20,6 +23,7 @@ from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.engine.service import JobService
 from pitstop.lab.flows import UdpFlows
+from pitstop.lab.host import unavailable
 from pitstop.lab.inventory import inventory
 from pitstop.lab.topology import Topology
 from pitstop.storage.store import Store
@@ -147,3 +151,11 @@ class LabEngine:
         async with self.store.unit() as u:
             fabric = next(f for f in await u.fabrics.all() if f.name == self.fabric)
             return await u.devices.get(await u.devices.resolve(name, fabric_id=fabric.id))
+
+
+def require_lab() -> None:
+    why = unavailable()
+    if why:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the FRR lab tests must run in CI: {why}")
+        pytest.skip(f"no FRR lab here: {why}")

@@ -159,6 +159,11 @@ def _build(topo: Topology, state: LabState, state_dir: Path, say: Say) -> None:
     for h in topo.hosts:
         host.run(["ip", "-n", h.netns, "route", "add", "default", "via", h.gateway])
     say(f"starting {len(topo.routers)} FRR instances")
+    # On a machine where FRR's own service never ran, the parent of the pathspaces may be
+    # missing; it is created as the package would, and left in place by ``down``.
+    if not RUN_FRR.exists():
+        RUN_FRR.mkdir(mode=0o755, parents=True)
+        host.chown_frr(RUN_FRR)
     for r in topo.routers:
         etc, run_dir = ETC_FRR / r.pathspace, RUN_FRR / r.pathspace
         state.directories += [str(etc), str(run_dir)]
