@@ -221,7 +221,8 @@ def interface_counters(links: list[Mapping[str, Any]]) -> tuple[InterfaceCounter
                 tx_errors=int(tx.get("errors", 0)),
                 rx_drops=int(rx.get("dropped", 0)),
                 tx_drops=int(tx.get("dropped", 0)),
-                carrier_transitions=int(tx.get("carrier_changes", 0)),
+                # Printed by newer iproute2 only; older ones report no transitions at all.
+                carrier_transitions=int(link.get("carrier_changes", tx.get("carrier_changes", 0))),
             )
         )
     return tuple(out)
