@@ -6,7 +6,7 @@ they get a ``DriverHarness`` from the ``contract_driver`` fixture, which is para
 ``KINDS``, with a mark that skips it where its lab is missing).
 
 The ``frr`` kind runs against a real FRR spine of a small lab fabric (``pitstop.lab``), built
-once per session, with UDP flows crossing it so that a drain has traffic to move. It needs
+once per module, with UDP flows crossing it so that a drain has traffic to move. It needs
 root and FRR; elsewhere it skips, except under ``CI=true``, where a missing lab is an error.
 
 A harness hides the one thing that differs between a simulator and a real device: time. The
@@ -163,9 +163,10 @@ class FrrLab:
     flows: Any
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def frr_contract_lab() -> Iterator[FrrLab]:
-    """Two spines, two leaves, and 32 flows at 500 pps from host1 to host2, for the session."""
+    """Two spines, two leaves, and 32 flows at 500 pps from host1 to host2, for the contract
+    module only: the rest of the suite should not run beside a busy lab."""
     from pitstop.lab.fabric import running
     from pitstop.lab.flows import UdpFlows
     from pitstop.lab.host import unavailable
