@@ -244,3 +244,17 @@ def test_the_credentials_reference_is_resolved_without_leaking_it() -> None:
     with pytest.raises(DriverError, match="use env:VAR or file:/path"):
         resolve_credentials("vault:x", {})
     assert json.dumps(resolve_credentials(None, {})) == "{}"
+
+
+def test_only_a_missing_router_is_unreachable_not_a_missing_file() -> None:
+    from pitstop.drivers.frr.transport import classify
+
+    netns = ["ip", "netns", "exec", "psl-x"]
+    with pytest.raises(DeviceUnreachable):
+        classify("netns psl-x", netns, 1, "", 'Cannot open network namespace "psl-x": No such file')
+    with pytest.raises(DeviceUnreachable):
+        classify("r1", ["vtysh"], 1, "", "Exiting: failed to connect to any daemons.")
+    with pytest.raises(DriverError) as err:
+        classify("netns psl-x", [*netns, "cat", "/x.pid"], 1, "", "cat: /x.pid: No such file")
+    assert not isinstance(err.value, DeviceUnreachable)
+    classify("r1", ["true"], 0, "", "")  # success raises nothing

@@ -24,9 +24,8 @@ DEFAULT_TIMEOUT_S = 20.0
 
 # What vtysh and ip print when the router is not there at all (as opposed to refusing).
 _UNREACHABLE = (
-    "failed to connect to any daemons",
-    "cannot open network namespace",
-    "no such file or directory",
+    "failed to connect to any daemons",  # vtysh: no daemon of that pathspace is running
+    "cannot open network namespace",  # ip netns exec: the namespace does not exist
 )
 
 
@@ -70,9 +69,7 @@ def classify(where: str, argv: Sequence[str], code: int, out: str, err: str) -> 
         return
     text = (err.strip() or out.strip())[-400:]
     command = " ".join(a for a in argv if a != "-c")[:160]
-    if any(marker in text.lower() for marker in _UNREACHABLE) and (
-        argv[:1] == ["vtysh"] or "netns" in argv
-    ):
+    if any(marker in text.lower() for marker in _UNREACHABLE):
         raise DeviceUnreachable(f"{where}: {text or 'unreachable'}", where=where)
     raise DriverError(f"{where}: {command}: {text or f'exit status {code}'}", where=where)
 
