@@ -1,7 +1,9 @@
 """Hitless benchmark: does maintenance through pitstop lose packets on a real FRR fabric?
 
-    sudo .venv/bin/python bench/hitless.py [--spines 2] [--leaves 2] [--flows 32] [--pps 500]
-                                           [--cut-s 4] [--rounds 3]
+    .venv/bin/python bench/hitless.py [--spines 2] [--leaves 2] [--flows 32] [--pps 500]
+                                      [--cut-s 4] [--rounds 3] [--json]
+
+Run it as root: the lab creates network namespaces and starts FRR daemons.
 
 Builds a lab fabric (``pitstop.lab``, prefixed names, removed at the end), sends ``--flows``
 sequence-numbered UDP flows at ``--pps`` in total from the host of leaf1 to the host of leaf2
