@@ -2,9 +2,11 @@
 
 ``transport`` runs commands (``ssh`` is the SSH flavour and the only importer of asyncssh),
 ``parsing`` reads FRR's JSON and the kernel's counters, ``diversion`` turns a diversion method
-into configuration, and ``driver`` keeps the driver contract with them.
+into configuration, ``driver`` keeps the driver contract with them, and ``factory`` opens a
+driver for a device's connection.
 """
 
-from pitstop.drivers.frr.driver import FrrDriver, FrrDriverFactory
+from pitstop.drivers.frr.driver import FrrDriver
+from pitstop.drivers.frr.factory import FrrDriverFactory
 
 __all__ = ["FrrDriver", "FrrDriverFactory"]

@@ -25,7 +25,6 @@ How each promise of the driver contract is kept on a real router:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,10 +37,10 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.metrics import Capabilities, Facts, HealthSample, TrafficSample
 from pitstop.drivers.base import Clock, DiversionResult, Restoration
 from pitstop.drivers.frr import diversion, parsing
-from pitstop.drivers.frr.transport import LocalTransport, Transport, vtysh
+from pitstop.drivers.frr.transport import Transport, vtysh
 
 if TYPE_CHECKING:
-    from pitstop.drivers.base import Driver, DriverFactory
+    from pitstop.drivers.base import Driver
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -49,10 +48,6 @@ DEFAULT_WINDOW_S = 1.0
 DAEMON_WAIT_S = 20.0
 EXPECTED_DAEMONS = ("zebra", "bgpd")
 MAX_PREFIXES_CHECKED = 64
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,90 +366,9 @@ class FrrDriver:
                 await t.close()
 
 
-class FrrDriverFactory:
-    """The ``frr`` driver kind. ``connection.host`` set means SSH; otherwise the router runs
-    on this machine, in ``options.netns`` and ``options.pathspace`` when given."""
-
-    name = "frr"
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        sleep: Sleep | None = None,
-        monotonic: Callable[[], float] | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.clock: Clock = clock or _utcnow
-        self._sleep: Sleep = sleep or asyncio.sleep
-        self._monotonic = monotonic or time.monotonic
-        self._env = env
-        self._closed = False
-
-    def _transport(self, device: Device, host: str | None, netns: str | None) -> Transport:
-        if host is None:
-            return LocalTransport(netns=netns)
-        from pitstop.drivers.frr.ssh import SshTransport  # asyncssh only when SSH is used
-
-        opts = device.connection.options
-        return SshTransport(
-            host=host,
-            port=device.connection.port or 22,
-            username=opts.get("username", "pitstop"),
-            credentials_ref=device.connection.credentials_ref,
-            known_hosts=opts.get("known_hosts"),
-            sudo=opts.get("sudo", "false").lower() in ("1", "true", "yes"),
-            env=self._env,
-        )
-
-    def open(self, device: Device) -> FrrDriver:
-        if self._closed:
-            raise DriverError("the frr driver factory is closed")
-        conn = device.connection
-        opts = conn.options
-        host = conn.host
-        netns = opts.get("netns") or None
-        pathspace = opts.get("pathspace") or None
-        if host and netns:
-            raise DriverError(
-                f"{device.name}: connection.host and options.netns exclude each other "
-                "(SSH reaches a remote router; netns one on this machine)",
-                device=device.name,
-            )
-        for key, value in (("netns", netns), ("pathspace", pathspace)):
-            if value and ("/" in value or value.startswith(".")):
-                raise DriverError(f"{device.name}: options.{key} {value!r} is not a name")
-        try:
-            diversion.methods_for(device.labels)
-            float(device.labels.get("frr.traffic_window_s", DEFAULT_WINDOW_S))
-            int(device.labels.get("frr.prepend_count", diversion.DEFAULT_PREPEND))
-        except ValueError as exc:
-            raise DriverError(f"{device.name}: bad frr.* label: {exc}") from exc
-        peers = []
-        for name in (p.strip() for p in opts.get("peers", "").split(",")):
-            if not name:
-                continue
-            if host:
-                peers.append(PeerView(name, self._transport(device, name, None), None))
-            else:
-                peers.append(PeerView(name, LocalTransport(netns=name), name))
-        return FrrDriver(
-            device,
-            self._transport(device, host, netns),
-            pathspace=pathspace,
-            peers=peers,
-            clock=self.clock,
-            sleep=self._sleep,
-            monotonic=self._monotonic,
-        )
-
-    async def aclose(self) -> None:
-        self._closed = True
-
-
-__all__ = ["FrrDriver", "FrrDriverFactory", "PeerView"]
+__all__ = ["FrrDriver", "PeerView"]
 
 if TYPE_CHECKING:
 
-    def _conforms(f: FrrDriverFactory, d: FrrDriver) -> tuple[DriverFactory, Driver]:
-        return f, d
+    def _conforms(d: FrrDriver) -> Driver:
+        return d
