@@ -5,6 +5,10 @@ they get a ``DriverHarness`` from the ``contract_driver`` fixture, which is para
 ``KINDS``. A new driver joins the contract by adding a builder to ``BUILDERS`` (and its kind to
 ``KINDS``, with a mark that skips it where its lab is missing).
 
+The ``frr`` kind runs against a real FRR spine of a small lab fabric (``pitstop.lab``), built
+once per module, with UDP flows crossing it so that a drain has traffic to move. It needs
+root and FRR; elsewhere it skips, except under ``CI=true``, where a missing lab is an error.
+
 A harness hides the one thing that differs between a simulator and a real device: time. The
 simulated driver runs on a fake clock that ``advance`` moves; a real driver's ``advance``
 sleeps. ``settle_s`` is how long a drain (or its undoing) may take on that kind, and
@@ -15,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
+import random
+import string
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -146,15 +154,89 @@ def _simulated(*, on_disk: bool) -> Builder:
     return build
 
 
+# --- frr: a real router in a lab ----------------------------------------------------------
+
+
+@dataclass
+class FrrLab:
+    topology: Any
+    flows: Any
+
+
+@pytest.fixture(scope="module")
+def frr_contract_lab() -> Iterator[FrrLab]:
+    """Two spines, two leaves, and 32 flows at 500 pps from host1 to host2, for the contract
+    module only: the rest of the suite should not run beside a busy lab."""
+    from pitstop.lab.fabric import running
+    from pitstop.lab.flows import UdpFlows
+    from pitstop.lab.host import unavailable
+
+    why = unavailable()
+    if why:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the FRR lab must run in CI: {why}")
+        pytest.skip(f"no FRR lab here: {why}")
+    fabric = "c" + "".join(random.choices(string.ascii_lowercase, k=5))
+    with running(fabric=fabric, spines=2, leaves=2) as topo:
+        src, dst = topo.hosts[0], topo.hosts[1]
+        flows = UdpFlows(
+            src_ns=src.netns, src_addr=src.address, dst_ns=dst.netns, dst_addr=dst.address
+        ).start()
+        try:
+            yield FrrLab(topo, flows)
+        finally:
+            flows.stop(settle_s=0)
+
+
+def _frr_builder() -> Builder:
+    @contextlib.asynccontextmanager
+    async def build(request: pytest.FixtureRequest) -> AsyncIterator[DriverHarness]:
+        from pitstop.drivers.frr import FrrDriverFactory
+        from pitstop.lab.inventory import inventory
+
+        lab: FrrLab = request.getfixturevalue("frr_contract_lab")
+        spec = inventory(lab.topology)["fabrics"][0]["devices"][0]  # spine1
+        factory = FrrDriverFactory()
+        device = dataclasses.replace(
+            make_device("spine1", role="spine", driver="frr"),
+            connection=Connection(options=spec["connection"]["options"]),
+        )
+        harness = DriverHarness(
+            kind="frr",
+            driver=factory.open(device),
+            advance=asyncio.sleep,
+            settle_s=8.0,
+            poll_s=0.5,
+            open_unreachable=lambda: factory.open(
+                dataclasses.replace(
+                    device,
+                    name="gone1",
+                    connection=Connection(
+                        options={"netns": "psl-gone-netns", "pathspace": "psl-gone-netns"}
+                    ),
+                )
+            ),
+        )
+        try:
+            yield harness
+        finally:
+            await factory.aclose()
+
+    return build
+
+
 BUILDERS: dict[str, Builder] = {
     "simulated": _simulated(on_disk=False),
     "simulated-state-dir": _simulated(on_disk=True),
+    "frr": _frr_builder(),
 }
 
 KINDS = [
     pytest.param("simulated", id="simulated"),
     # The same driver keeping its state in files, as the crash tests run it.
     pytest.param("simulated-state-dir", id="simulated-state-dir"),
+    # A real FRR router in a network-namespace lab (root and FRR; required in CI).
+    pytest.param("frr", id="frr", marks=pytest.mark.lab),
 ]
 
 

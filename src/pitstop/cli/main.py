@@ -53,6 +53,11 @@ app.add_typer(fleetmap.epoch_app, name="epoch")
 app.command("map")(fleetmap.show_map)
 app.add_typer(campaigns.campaign_app, name="campaign")
 
+# The FRR lab.
+from pitstop.cli import lab as _lab  # noqa: E402
+
+app.add_typer(_lab.lab_app, name="lab")
+
 
 @app.command()
 def version() -> None:

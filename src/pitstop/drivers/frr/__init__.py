@@ -1,0 +1,12 @@
+"""The ``frr`` driver: FRRouting routers through vtysh, locally or over SSH.
+
+``transport`` runs commands (``ssh`` is the SSH flavour and the only importer of asyncssh),
+``parsing`` reads FRR's JSON and the kernel's counters, ``diversion`` turns a diversion method
+into configuration, ``driver`` keeps the driver contract with them, and ``factory`` opens a
+driver for a device's connection.
+"""
+
+from pitstop.drivers.frr.driver import FrrDriver
+from pitstop.drivers.frr.factory import FrrDriverFactory
+
+__all__ = ["FrrDriver", "FrrDriverFactory"]
