@@ -22,6 +22,7 @@ from pitstop.domain.parameters import AdvancedParameters
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.base import Driver
 from pitstop.storage.jobs import Fenced, PendingEvent
+from pitstop.storage.journal import JobEnd, StepEnd
 from pitstop.storage.store import Store, Unit
 
 T = TypeVar("T")
@@ -76,14 +77,35 @@ class StepContext:
             self.pending = pending + self.pending
             raise
 
+    async def boundary(
+        self,
+        *,
+        ended: StepEnd | None = None,
+        progress: int | None = None,
+        start: tuple[int, str] | None = None,
+        finish: JobEnd | None = None,
+    ) -> Fenced:
+        """A step boundary (``storage.journal``) with the buffered log lines: one fenced
+        transaction without the session."""
+        pending, self.pending = self.pending, []
+        try:
+            return await self.store.journal.boundary(
+                self.job.id,
+                self.epoch,
+                events=pending,
+                ended=ended,
+                progress=progress,
+                start=start,
+                finish=finish,
+            )
+        except BaseException:
+            self.pending = pending + self.pending
+            raise
+
     async def flush(self) -> None:
         """Write the buffered log lines now (long-running steps call it as they go)."""
         if self.pending:
-
-            async def nothing(u: Unit, row: Fenced) -> None:
-                return None
-
-            await self.fenced(nothing)
+            await self.boundary()
 
     async def log(self, level: Level, message: str, data: Mapping[str, Any] | None = None) -> None:
         # Buffered: written with the step's next fenced write, so a log line costs no
@@ -130,8 +152,7 @@ class StepContext:
         return self.device
 
     async def current_status(self) -> DeviceStatus:
-        async with self.store.unit() as u:
-            return (await u.devices.get(self.device.id)).status
+        return DeviceStatus(await self.store.journal.device_status(self.device.id))
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -1,4 +1,5 @@
-"""The storage entry point: ``Store.unit()`` opens one transaction with every repository."""
+"""The storage entry point: ``Store.unit()`` opens one transaction with every repository;
+``Store.journal`` writes the engine's step boundaries."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pitstop.storage.database import Database
 from pitstop.storage.devices import DeviceRepository
 from pitstop.storage.fabrics import FabricRepository
 from pitstop.storage.jobs import JobRepository
+from pitstop.storage.journal import Journal
 from pitstop.storage.tokens import TokenRepository
 
 
@@ -30,6 +32,14 @@ class Store:
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._journal: Journal | None = None
+
+    @property
+    def journal(self) -> Journal:
+        """The engine's step-boundary writes, outside the session (``journal.py``)."""
+        if self._journal is None:
+            self._journal = Journal(self.db.connector, self.clock)
+        return self._journal
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:

@@ -1,0 +1,170 @@
+"""The job journal: what a worker writes at every step boundary, as one fenced transaction of
+named SQL statements on the raw driver connection (``connector.py``).
+
+A boundary records the step that ended, the log lines buffered since the last write, the
+job's progress and the start of the next step (or the end of the job), after the fence: the
+first statement updates the job row only while ``lease_epoch`` is the one the worker claimed
+with, so it both locks the row (no claim can move the epoch until the transaction ends) and
+refuses a zombie's write with ``LeaseLost``. A requested cancel stops the next step from
+starting; the runner then rolls back.
+
+The repositories (``jobs.py``) keep everything else: enqueue, claims, reads, cancel, retry.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pitstop.domain.jobs import JobStatus, StepStatus
+from pitstop.storage.clock import Clock
+from pitstop.storage.connector import Connector, Write
+from pitstop.storage.jobs import Fenced, LeaseLost, PendingEvent
+
+_RUNNING = JobStatus.RUNNING.value
+
+# The fence. It also writes the job's progress and, unless a cancel was requested, the name
+# of the step about to start.
+FENCE = f"""
+UPDATE jobs SET
+  progress = COALESCE(?, progress),
+  current_step = CASE WHEN cancel_requested THEN current_step ELSE COALESCE(?, current_step) END
+WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
+RETURNING device_id, cancel_requested
+"""
+ADD_EVENT = """
+INSERT INTO job_events (job_id, at, level, step, device, message, data)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+END_STEP = """
+UPDATE job_steps SET status = ?, finished_at = ?, error = ?, output = COALESCE(?, output),
+  started_at = COALESCE(started_at, ?)
+WHERE job_id = ? AND idx = ?
+"""
+START_STEP = f"""
+UPDATE job_steps SET status = '{StepStatus.RUNNING.value}', started_at = ?, finished_at = NULL,
+  runs = runs + 1, error = NULL
+WHERE job_id = ? AND idx = ?
+"""
+END_JOB = """
+UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, current_step = NULL,
+  lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ?
+"""
+RELEASE_DEVICE = """
+DELETE FROM device_locks
+WHERE device_id = (SELECT device_id FROM jobs WHERE id = ?) AND job_id = ?
+"""
+HEARTBEAT = f"""
+UPDATE jobs SET lease_expires_at = ?
+WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
+"""
+DEVICE_STATUS = "SELECT status FROM devices WHERE id = ?"
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnd:
+    idx: int
+    status: StepStatus
+    output: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnd:
+    status: JobStatus
+    result: Mapping[str, Any]
+    error: str | None = None
+
+
+def _json(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))
+
+
+class Journal:
+    def __init__(self, connector: Connector, clock: Clock) -> None:
+        self._c = connector
+        self._clock = clock
+
+    async def boundary(
+        self,
+        job_id: uuid.UUID,
+        epoch: int,
+        *,
+        events: Sequence[PendingEvent] = (),
+        ended: StepEnd | None = None,
+        progress: int | None = None,
+        start: tuple[int, str] | None = None,
+        finish: JobEnd | None = None,
+    ) -> Fenced:
+        """One fenced transaction; raises ``LeaseLost`` (writing nothing) when ``epoch`` no
+        longer holds the lease. ``start`` is skipped when a cancel was requested."""
+        now = self._clock()
+        if finish is not None and finish.status is JobStatus.SUCCEEDED:
+            progress = 100
+        writes: list[Write] = []
+        if events:
+            writes.append(
+                Write(
+                    ADD_EVENT,
+                    rows=[
+                        (
+                            job_id,
+                            e.at,
+                            e.level.value,
+                            e.step,
+                            e.device,
+                            e.message,
+                            json.dumps(dict(e.data)),
+                        )
+                        for e in events
+                    ],
+                )
+            )
+        if ended is not None:
+            writes.append(
+                Write(
+                    END_STEP,
+                    (
+                        ended.status.value,
+                        now,
+                        ended.error,
+                        _json(ended.output),
+                        now,
+                        job_id,
+                        ended.idx,
+                    ),
+                )
+            )
+        if start is not None:
+            writes.append(Write(START_STEP, (now, job_id, start[0]), unless_cancelled=True))
+        if finish is not None:
+            writes.append(
+                Write(
+                    END_JOB,
+                    (finish.status.value, _json(finish.result), finish.error, now, job_id),
+                )
+            )
+            writes.append(Write(RELEASE_DEVICE, (job_id, job_id)))
+        fence = Write(FENCE, (progress, start[1] if start else None, job_id, epoch))
+        row = await self._c.fenced(fence, writes, cancelled_column=1)
+        if row is None:
+            raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+        return Fenced(
+            job_id=job_id, device_id=uuid.UUID(str(row[0])), cancel_requested=bool(row[1])
+        )
+
+    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
+        """Extend the lease; False when it is no longer ours."""
+        changed = await self._c.execute(HEARTBEAT, (self._clock() + lease_ttl, job_id, epoch))
+        return changed == 1
+
+    async def device_status(self, device_id: uuid.UUID) -> str:
+        row = await self._c.fetchone(DEVICE_STATUS, (device_id,))
+        if row is None:
+            raise LookupError(f"device {device_id} does not exist")
+        return str(row[0])
