@@ -277,7 +277,9 @@ def test_two_worker_processes_on_postgres_never_run_one_job_twice(
                     device=name,
                     fabric=None,
                     mode=None,
-                    advanced_parameters={"sample_interval_s": 0.2},
+                    # Long enough that the worker which starts first cannot finish every
+                    # job before the other one is up, on a loaded machine too.
+                    advanced_parameters={"sample_interval_s": 1.0},
                     reason=None,
                     ticket=None,
                     expected_end=None,

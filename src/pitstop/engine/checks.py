@@ -47,20 +47,23 @@ async def _redundancy(ctx: StepContext, u: Unit) -> list[CheckResult]:
 async def mark_draining(ctx: StepContext) -> dict[str, Any]:
     """Take the device out of its groups' capacity: redundancy is checked again in the same
     transaction as the status change, under the fabric's lock, so two activations that both
-    passed validation can never both take a group past its budget."""
+    passed validation can never both take a group past its budget. With the check switched
+    off the change still takes the fabric's lock, so it never slips under another job's."""
+    if not ctx.params.checks.redundancy.enabled:
+        device = await ctx.set_status(DeviceStatus.DRAINING, lock_fabric=True)
+        return {"status": device.status.value, "version": device.version}
 
     async def write(u: Unit, _: Fenced) -> Device:
         await u.fabrics.lock(ctx.device.fabric_id)
         current = await u.devices.get(ctx.device.id)
         if current.status is DeviceStatus.DRAINING:
             return current  # an earlier run of this step got here
-        if ctx.params.checks.redundancy.enabled:
-            failed = [r for r in await _redundancy(ctx, u) if r.status is CheckStatus.FAIL]
-            if failed:
-                raise StepFailed(
-                    "; ".join(r.message for r in failed),
-                    {"redundancy": _results(failed)},
-                )
+        failed = [r for r in await _redundancy(ctx, u) if r.status is CheckStatus.FAIL]
+        if failed:
+            raise StepFailed(
+                "; ".join(r.message for r in failed),
+                {"redundancy": _results(failed)},
+            )
         params = ctx.job.params
         return await u.devices.change_status(
             ctx.device.id,

@@ -19,8 +19,9 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, Level
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import AdvancedParameters
-from pitstop.domain.roles import Actor, Role, Via
+from pitstop.domain.roles import Actor, Role
 from pitstop.drivers.base import Driver
+from pitstop.storage import transitions
 from pitstop.storage.jobs import Fenced, PendingEvent
 from pitstop.storage.journal import JobEnd, StepEnd
 from pitstop.storage.store import Store, Unit
@@ -128,26 +129,35 @@ class StepContext:
         await self.log(Level.WARNING, message, data)
 
     async def set_status(
-        self, target: DeviceStatus, *, reason: str | None = None, attention: str | None = None
+        self,
+        target: DeviceStatus,
+        *,
+        reason: str | None = None,
+        attention: str | None = None,
+        lock_fabric: bool = False,
     ) -> Device:
-        """Move the device, fenced and audited (via engine, with this job's id)."""
-
-        async def write(u: Unit, _: Fenced) -> Device:
-            params = self.job.params
-            return await u.devices.change_status(
-                self.device.id,
+        """Move the device, fenced and audited (via engine, with this job's id), together
+        with the buffered log lines. An earlier run of the step may have done it already."""
+        params = self.job.params
+        pending, self.pending = self.pending, []
+        try:
+            self.device = await transitions.change_status(
+                self.store.journal,
+                job_id=self.job.id,
+                epoch=self.epoch,
+                events=pending,
+                device=self.device,
                 target=target,
                 actor=self.actor,
-                via=Via.ENGINE,
                 reason=reason or params.get("reason"),
                 ticket=params.get("ticket"),
-                job_id=self.job.id,
                 expected_end=parse_time(params.get("expected_end")),
                 attention_reason=attention,
-                if_needed=True,  # an earlier run of this step may have done it already
+                lock_fabric=lock_fabric,
             )
-
-        self.device = await self.fenced(write)
+        except BaseException:
+            self.pending = pending + self.pending
+            raise
         await self.info(f"status {target.value}", status=target.value)
         return self.device
 

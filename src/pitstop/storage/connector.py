@@ -1,4 +1,4 @@
-"""The raw driver connection for the engine's hot path: fenced batches of named SQL statements,
+"""The raw driver connection for the engine's hot path: transactions of named SQL statements,
 without the ORM or statement building.
 
 A worker writes at every step boundary (see ``journal.py``). Through the SQLAlchemy session
@@ -23,42 +23,44 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Write:
-    """One statement of a fenced batch; ``rows`` makes it an executemany."""
+class Query:
+    """One statement of a transaction body. The body gets back the first row (``fetch``) or
+    the number of rows changed; ``rows`` makes it an executemany."""
 
     sql: str
     args: Sequence[Any] = ()
     rows: Sequence[Sequence[Any]] | None = None
-    unless_cancelled: bool = False  # skipped when the fence row says a cancel was requested
+    fetch: bool = False
+    lock: str = ""  # e.g. "FOR UPDATE", on PostgreSQL; a SQLite transaction holds the write lock
+
+
+# A transaction body: yields its queries, gets each one's result back, returns its own. Plain
+# generators let one body run synchronously in the SQLite thread and asynchronously on
+# asyncpg, with its decisions (fence checks, status transitions, hashes) written once.
+Body = Callable[[], Generator[Query, Any, T]]
 
 
 class Connector:
-    """Runs fenced batches: the first statement must return a row (the fence) or nothing is
-    written; ``cancelled_column`` names the fence row's column that skips the writes marked
-    ``unless_cancelled``."""
-
-    async def fenced(
-        self, fence: Write, writes: Sequence[Write], *, cancelled_column: int
-    ) -> Row | None:
-        raise NotImplementedError
-
-    async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        """One statement in its own transaction; returns the rows it changed."""
+    async def transaction(self, body: Body[T]) -> T:
+        """Run ``body`` in one write transaction: committed when it returns, rolled back
+        when it raises."""
         raise NotImplementedError
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
+        """One read, outside any transaction."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -109,55 +111,38 @@ class SqliteConnector(Connector):
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    def _fenced_sync(self, fence: Write, writes: Sequence[Write], cancelled_column: int) -> Any:
+    def _run_sync(self, body: Body[T]) -> T:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(fence.sql, _sqlite_args(fence.args)).fetchone()
-            if row is None:
-                conn.execute("ROLLBACK")
-                return None
-            cancelled = bool(row[cancelled_column])
-            for w in writes:
-                if w.unless_cancelled and cancelled:
+            steps = body()
+            result: Any = None
+            while True:
+                try:
+                    q = steps.send(result)
+                except StopIteration as done:
+                    conn.execute("COMMIT")
+                    value: T = done.value
+                    return value
+                if q.rows is not None:
+                    result = conn.executemany(q.sql, [_sqlite_args(r) for r in q.rows]).rowcount
                     continue
-                if w.rows is not None:
-                    if w.rows:
-                        conn.executemany(w.sql, [_sqlite_args(r) for r in w.rows])
+                cursor = conn.execute(q.sql, _sqlite_args(q.args))
+                if q.fetch:
+                    row = cursor.fetchone()
+                    result = None if row is None else tuple(row)
+                    cursor.close()
                 else:
-                    conn.execute(w.sql, _sqlite_args(w.args))
-            conn.execute("COMMIT")
-            return tuple(row)
+                    result = cursor.rowcount
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    async def fenced(
-        self, fence: Write, writes: Sequence[Write], *, cancelled_column: int
-    ) -> Row | None:
+    async def transaction(self, body: Body[T]) -> T:
         async with self._turn():
-            result: Row | None = await self._call(
-                self._fenced_sync, fence, writes, cancelled_column
-            )
+            result: T = await self._call(self._run_sync, body)
             return result
-
-    def _execute_sync(self, sql: str, args: Sequence[Any]) -> int:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            count = conn.execute(sql, _sqlite_args(args)).rowcount
-            conn.execute("COMMIT")
-            return count
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        async with self._turn():
-            count: int = await self._call(self._execute_sync, sql, args)
-            return count
 
     def _fetchone_sync(self, sql: str, args: Sequence[Any]) -> Row | None:
         row = self._connection().execute(sql, _sqlite_args(args)).fetchone()
@@ -181,6 +166,12 @@ class SqliteConnector(Connector):
 # PostgreSQL --------------------------------------------------------------------------------
 
 
+def _count(status: str) -> int:
+    """Rows changed, from asyncpg's command tag ("UPDATE 1", "INSERT 0 3")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
 def _numbered(sql: str) -> str:
     """``?`` placeholders as asyncpg's ``$1, $2, ...`` (the named queries hold no literal ?)."""
     parts = sql.split("?")
@@ -201,36 +192,30 @@ class PostgresConnector(Connector):
             found = self._sql[sql] = _numbered(sql)
         return found
 
-    async def fenced(
-        self, fence: Write, writes: Sequence[Write], *, cancelled_column: int
-    ) -> Row | None:
+    async def transaction(self, body: Body[T]) -> T:
         # The pooled connection's asyncpg driver, in a transaction of our own: SQLAlchemy's
         # adapter has none open on a fresh checkout, so returning it to the pool is a no-op.
         async with self._engine.connect() as sa_conn:
             raw = (await sa_conn.get_raw_connection()).driver_connection
             assert raw is not None
             async with raw.transaction():
-                row = await raw.fetchrow(self._pg(fence.sql), *fence.args)
-                if row is None:
-                    return None
-                cancelled = bool(row[cancelled_column])
-                for w in writes:
-                    if w.unless_cancelled and cancelled:
-                        continue
-                    if w.rows is not None:
-                        if w.rows:
-                            await raw.executemany(self._pg(w.sql), w.rows)
+                steps = body()
+                result: Any = None
+                while True:
+                    try:
+                        q = steps.send(result)
+                    except StopIteration as done:
+                        value: T = done.value
+                        return value
+                    sql = self._pg(f"{q.sql} {q.lock}" if q.lock else q.sql)
+                    if q.rows is not None:
+                        await raw.executemany(sql, q.rows)
+                        result = len(q.rows)
+                    elif q.fetch:
+                        row = await raw.fetchrow(sql, *q.args)
+                        result = None if row is None else tuple(row)
                     else:
-                        await raw.execute(self._pg(w.sql), *w.args)
-                return tuple(row)
-
-    async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        async with self._engine.connect() as sa_conn:
-            raw = (await sa_conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            status: str = await raw.execute(self._pg(sql), *args)
-            # asyncpg returns the command tag, e.g. "UPDATE 1".
-            return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+                        result = _count(await raw.execute(sql, *q.args))
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
         async with self._engine.connect() as sa_conn:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pitstop.domain.jobs import JobStatus, StepStatus
 from pitstop.storage.clock import Clock
-from pitstop.storage.connector import Connector, Write
+from pitstop.storage.connector import Connector, Query
 from pitstop.storage.jobs import Fenced, LeaseLost, PendingEvent
 
 _RUNNING = JobStatus.RUNNING.value
@@ -85,10 +85,32 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(dict(value))
 
 
+def fence(
+    job_id: uuid.UUID, epoch: int, *, progress: int | None = None, step: str | None = None
+) -> Generator[Query, Any, Fenced]:
+    """The first statement of every fenced body; raises ``LeaseLost`` when ``epoch`` no
+    longer holds the lease (the transaction then writes nothing)."""
+    row = yield Query(FENCE, (progress, step, job_id, epoch), fetch=True)
+    if row is None:
+        raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+    return Fenced(job_id=job_id, device_id=uuid.UUID(str(row[0])), cancel_requested=bool(row[1]))
+
+
+def add_events(job_id: uuid.UUID, events: Sequence[PendingEvent]) -> Generator[Query, Any, None]:
+    if events:
+        yield Query(
+            ADD_EVENT,
+            rows=[
+                (job_id, e.at, e.level.value, e.step, e.device, e.message, json.dumps(dict(e.data)))
+                for e in events
+            ],
+        )
+
+
 class Journal:
     def __init__(self, connector: Connector, clock: Clock) -> None:
-        self._c = connector
-        self._clock = clock
+        self.connector = connector
+        self.clock = clock
 
     async def boundary(
         self,
@@ -103,68 +125,43 @@ class Journal:
     ) -> Fenced:
         """One fenced transaction; raises ``LeaseLost`` (writing nothing) when ``epoch`` no
         longer holds the lease. ``start`` is skipped when a cancel was requested."""
-        now = self._clock()
+        now = self.clock()
         if finish is not None and finish.status is JobStatus.SUCCEEDED:
             progress = 100
-        writes: list[Write] = []
-        if events:
-            writes.append(
-                Write(
-                    ADD_EVENT,
-                    rows=[
-                        (
-                            job_id,
-                            e.at,
-                            e.level.value,
-                            e.step,
-                            e.device,
-                            e.message,
-                            json.dumps(dict(e.data)),
-                        )
-                        for e in events
-                    ],
-                )
+
+        def body() -> Generator[Query, Any, Fenced]:
+            row = yield from fence(
+                job_id, epoch, progress=progress, step=start[1] if start else None
             )
-        if ended is not None:
-            writes.append(
-                Write(
+            yield from add_events(job_id, events)
+            if ended is not None:
+                output = _json(ended.output)
+                yield Query(
                     END_STEP,
-                    (
-                        ended.status.value,
-                        now,
-                        ended.error,
-                        _json(ended.output),
-                        now,
-                        job_id,
-                        ended.idx,
-                    ),
+                    (ended.status.value, now, ended.error, output, now, job_id, ended.idx),
                 )
-            )
-        if start is not None:
-            writes.append(Write(START_STEP, (now, job_id, start[0]), unless_cancelled=True))
-        if finish is not None:
-            writes.append(
-                Write(
-                    END_JOB,
-                    (finish.status.value, _json(finish.result), finish.error, now, job_id),
-                )
-            )
-            writes.append(Write(RELEASE_DEVICE, (job_id, job_id)))
-        fence = Write(FENCE, (progress, start[1] if start else None, job_id, epoch))
-        row = await self._c.fenced(fence, writes, cancelled_column=1)
-        if row is None:
-            raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
-        return Fenced(
-            job_id=job_id, device_id=uuid.UUID(str(row[0])), cancel_requested=bool(row[1])
-        )
+            if start is not None and not row.cancel_requested:
+                yield Query(START_STEP, (now, job_id, start[0]))
+            if finish is not None:
+                result = _json(finish.result)
+                yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))
+                yield Query(RELEASE_DEVICE, (job_id, job_id))
+            return row
+
+        return await self.connector.transaction(body)
 
     async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
         """Extend the lease; False when it is no longer ours."""
-        changed = await self._c.execute(HEARTBEAT, (self._clock() + lease_ttl, job_id, epoch))
-        return changed == 1
+        expires = self.clock() + lease_ttl
+
+        def body() -> Generator[Query, Any, bool]:
+            changed = yield Query(HEARTBEAT, (expires, job_id, epoch))
+            return bool(changed == 1)
+
+        return await self.connector.transaction(body)
 
     async def device_status(self, device_id: uuid.UUID) -> str:
-        row = await self._c.fetchone(DEVICE_STATUS, (device_id,))
+        row = await self.connector.fetchone(DEVICE_STATUS, (device_id,))
         if row is None:
             raise LookupError(f"device {device_id} does not exist")
         return str(row[0])
