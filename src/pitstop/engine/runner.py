@@ -105,13 +105,12 @@ class Worker:
             log.exception("worker %s: job %s failed unexpectedly", self.name, job_id)
 
     async def _claim(self) -> tuple[uuid.UUID, int] | None:
-        async with self.store.unit() as u:
-            return await u.jobs.claim(
-                worker=self.name,
-                lease_ttl=self.ttl,
-                max_running=self.config.max_running,
-                max_running_per_fabric=self.config.max_running_per_fabric,
-            )
+        return await self.store.leases.claim(
+            worker=self.name,
+            lease_ttl=self.ttl,
+            max_running=self.config.max_running,
+            max_running_per_fabric=self.config.max_running_per_fabric,
+        )
 
     async def run_once(self) -> bool:
         """Claim and run one job to its end (or until the lease is lost). False: none to run."""
@@ -126,14 +125,10 @@ class Worker:
         return True
 
     async def _run(self, job_id: uuid.UUID, epoch: int) -> None:
-        async with self.store.unit() as u:
-            job = await u.jobs.get(job_id)
-            device = await u.devices.get(job.device_id)
-            fabric = await u.fabrics.row(str(job.fabric_id))
-            fabric_params = dict(fabric.parameters or {})
+        job, device, fabric_params = await self.store.leases.start(job_id)
         assert self.clock is not None
         try:
-            params = resolve(fabric_params, dict(job.params.get("advanced_parameters", {})))
+            params = resolve(dict(fabric_params), dict(job.params.get("advanced_parameters", {})))
             driver = self.drivers.open(device)
         except Exception as exc:  # unknown driver, bad parameters: nothing can run
             await self._fail_unopened(job_id, epoch, exc)
@@ -188,7 +183,7 @@ class Worker:
         interval = max(self.config.lease_ttl_s / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            ours = await self.store.journal.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
+            ours = await self.store.leases.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
             if not ours:
                 lost.set()
                 return

@@ -9,8 +9,8 @@ transaction is one call:
 - SQLite: a synchronous ``sqlite3`` connection owned by one thread; the whole transaction
   (``BEGIN IMMEDIATE`` to ``COMMIT``) runs there in one hop. It takes the same per-process
   write turn as the SQLAlchemy sessions (``Database.write_turn``), so writers stay fair.
-- PostgreSQL: the asyncpg connection under a pooled SQLAlchemy connection, whose prepared
-  statements asyncpg caches.
+- PostgreSQL: a small asyncpg pool of its own, whose connections cache the prepared
+  statements.
 
 Statements are written once with ``?`` placeholders (rewritten to ``$n`` for PostgreSQL).
 Values are plain Python (UUID, aware datetime, bool, str, int, JSON already as text) and
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 Row = tuple[Any, ...]
@@ -37,13 +38,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One statement of a transaction body. The body gets back the first row (``fetch``) or
-    the number of rows changed; ``rows`` makes it an executemany."""
+    """One statement of a transaction body. The body gets back the first row (``fetch``), all
+    rows (``fetch_all``) or the number of rows changed; ``rows`` makes it an executemany."""
 
     sql: str
     args: Sequence[Any] = ()
     rows: Sequence[Sequence[Any]] | None = None
     fetch: bool = False
+    fetch_all: bool = False
     lock: str = ""  # e.g. "FOR UPDATE", on PostgreSQL; a SQLite transaction holds the write lock
 
 
@@ -54,9 +56,15 @@ Body = Callable[[], Generator[Query, Any, T]]
 
 
 class Connector:
+    postgres = False
+
     async def transaction(self, body: Body[T]) -> T:
         """Run ``body`` in one write transaction: committed when it returns, rolled back
         when it raises."""
+        raise NotImplementedError
+
+    async def read(self, body: Body[T]) -> T:
+        """Run ``body``, which only reads, without taking a write turn."""
         raise NotImplementedError
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
@@ -111,9 +119,9 @@ class SqliteConnector(Connector):
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    def _run_sync(self, body: Body[T]) -> T:
+    def _run_sync(self, body: Body[T], begin: str) -> T:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         try:
             steps = body()
             result: Any = None
@@ -128,7 +136,9 @@ class SqliteConnector(Connector):
                     result = conn.executemany(q.sql, [_sqlite_args(r) for r in q.rows]).rowcount
                     continue
                 cursor = conn.execute(q.sql, _sqlite_args(q.args))
-                if q.fetch:
+                if q.fetch_all:
+                    result = [tuple(r) for r in cursor.fetchall()]
+                elif q.fetch:
                     row = cursor.fetchone()
                     result = None if row is None else tuple(row)
                     cursor.close()
@@ -141,8 +151,13 @@ class SqliteConnector(Connector):
 
     async def transaction(self, body: Body[T]) -> T:
         async with self._turn():
-            result: T = await self._call(self._run_sync, body)
+            result: T = await self._call(self._run_sync, body, "BEGIN IMMEDIATE")
             return result
+
+    async def read(self, body: Body[T]) -> T:
+        # A deferred transaction: one consistent snapshot, beside any writer (WAL).
+        result: T = await self._call(self._run_sync, body, "BEGIN")
+        return result
 
     def _fetchone_sync(self, sql: str, args: Sequence[Any]) -> Row | None:
         row = self._connection().execute(sql, _sqlite_args(args)).fetchone()
@@ -182,8 +197,14 @@ def _numbered(sql: str) -> str:
 
 
 class PostgresConnector(Connector):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    """A small asyncpg pool of its own: checking a connection out of SQLAlchemy's pool costs
+    a ping round trip and two greenlet switches, more than a step boundary itself."""
+
+    def __init__(self, engine: AsyncEngine, *, max_size: int = 10) -> None:
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
         self._sql: dict[str, str] = {}
 
     def _pg(self, sql: str) -> str:
@@ -192,34 +213,55 @@ class PostgresConnector(Connector):
             found = self._sql[sql] = _numbered(sql)
         return found
 
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=0, max_size=self._max_size
+                    )
+        return self._pool
+
+    postgres = True
+
     async def transaction(self, body: Body[T]) -> T:
-        # The pooled connection's asyncpg driver, in a transaction of our own: SQLAlchemy's
-        # adapter has none open on a fresh checkout, so returning it to the pool is a no-op.
-        async with self._engine.connect() as sa_conn:
-            raw = (await sa_conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            async with raw.transaction():
-                steps = body()
-                result: Any = None
-                while True:
-                    try:
-                        q = steps.send(result)
-                    except StopIteration as done:
-                        value: T = done.value
-                        return value
-                    sql = self._pg(f"{q.sql} {q.lock}" if q.lock else q.sql)
-                    if q.rows is not None:
-                        await raw.executemany(sql, q.rows)
-                        result = len(q.rows)
-                    elif q.fetch:
-                        row = await raw.fetchrow(sql, *q.args)
-                        result = None if row is None else tuple(row)
-                    else:
-                        result = _count(await raw.execute(sql, *q.args))
+        pool = await self._get_pool()
+        async with pool.acquire() as raw, raw.transaction():
+            return await self._drive(raw, body)
+
+    async def read(self, body: Body[T]) -> T:
+        pool = await self._get_pool()
+        async with pool.acquire() as raw, raw.transaction(readonly=True):
+            return await self._drive(raw, body)
+
+    async def _drive(self, raw: Any, body: Body[T]) -> T:
+        steps = body()
+        result: Any = None
+        while True:
+            try:
+                q = steps.send(result)
+            except StopIteration as done:
+                value: T = done.value
+                return value
+            sql = self._pg(f"{q.sql} {q.lock}" if q.lock else q.sql)
+            if q.rows is not None:
+                await raw.executemany(sql, q.rows)
+                result = len(q.rows)
+            elif q.fetch_all:
+                result = [tuple(r) for r in await raw.fetch(sql, *q.args)]
+            elif q.fetch:
+                row = await raw.fetchrow(sql, *q.args)
+                result = None if row is None else tuple(row)
+            else:
+                result = _count(await raw.execute(sql, *q.args))
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
-        async with self._engine.connect() as sa_conn:
-            raw = (await sa_conn.get_raw_connection()).driver_connection
-            assert raw is not None
+        pool = await self._get_pool()
+        async with pool.acquire() as raw:
             row = await raw.fetchrow(self._pg(sql), *args)
             return None if row is None else tuple(row)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -8,7 +8,8 @@ with, so it both locks the row (no claim can move the epoch until the transactio
 refuses a zombie's write with ``LeaseLost``. A requested cancel stops the next step from
 starting; the runner then rolls back.
 
-The repositories (``jobs.py``) keep everything else: enqueue, claims, reads, cancel, retry.
+Claims and heartbeats are in ``leases.py``; the repositories (``jobs.py``) keep the rest:
+enqueue, reads, cancel, retry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from pitstop.domain.jobs import JobStatus, StepStatus
@@ -58,10 +58,6 @@ WHERE id = ?
 RELEASE_DEVICE = """
 DELETE FROM device_locks
 WHERE device_id = (SELECT device_id FROM jobs WHERE id = ?) AND job_id = ?
-"""
-HEARTBEAT = f"""
-UPDATE jobs SET lease_expires_at = ?
-WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
 """
 DEVICE_STATUS = "SELECT status FROM devices WHERE id = ?"
 
@@ -147,16 +143,6 @@ class Journal:
                 yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))
                 yield Query(RELEASE_DEVICE, (job_id, job_id))
             return row
-
-        return await self.connector.transaction(body)
-
-    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
-        """Extend the lease; False when it is no longer ours."""
-        expires = self.clock() + lease_ttl
-
-        def body() -> Generator[Query, Any, bool]:
-            changed = yield Query(HEARTBEAT, (expires, job_id, epoch))
-            return bool(changed == 1)
 
         return await self.connector.transaction(body)
 

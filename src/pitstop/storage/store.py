@@ -1,5 +1,5 @@
 """The storage entry point: ``Store.unit()`` opens one transaction with every repository;
-``Store.journal`` writes the engine's step boundaries."""
+``Store.leases`` and ``Store.journal`` are the workers' claims and step boundaries."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pitstop.storage.devices import DeviceRepository
 from pitstop.storage.fabrics import FabricRepository
 from pitstop.storage.jobs import JobRepository
 from pitstop.storage.journal import Journal
+from pitstop.storage.leases import Leases
 from pitstop.storage.tokens import TokenRepository
 
 
@@ -33,6 +34,7 @@ class Store:
         self.db = db
         self.clock = clock
         self._journal: Journal | None = None
+        self._leases: Leases | None = None
 
     @property
     def journal(self) -> Journal:
@@ -40,6 +42,13 @@ class Store:
         if self._journal is None:
             self._journal = Journal(self.db.connector, self.clock)
         return self._journal
+
+    @property
+    def leases(self) -> Leases:
+        """Claims, heartbeats and job starts for workers (``leases.py``)."""
+        if self._leases is None:
+            self._leases = Leases(self.db.connector, self.clock)
+        return self._leases
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
