@@ -275,20 +275,6 @@ class JobRepository:
             nxt = encode_cursor([created.isoformat(), str(last_row.id)])
         return Page([_job(r, d, f) for r, d, f in rows], nxt)
 
-    async def last_succeeded(self, device_id: uuid.UUID, job_type: JobType) -> Job | None:
-        job_id = await self._s.scalar(
-            select(JobRow.id)
-            .where(
-                JobRow.device_id == device_id,
-                JobRow.type == job_type.value,
-                JobRow.status == JobStatus.SUCCEEDED.value,
-                or_(JobRow.mode.is_(None), JobRow.mode != Mode.TEST_RUN.value),
-            )
-            .order_by(JobRow.finished_at.desc())
-            .limit(1)
-        )
-        return await self.get(job_id) if job_id else None
-
     async def events(self, job_id: uuid.UUID, *, after: int = 0, limit: int = 500) -> list[Event]:
         rows = await self._s.scalars(
             select(JobEventRow)

@@ -20,7 +20,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pitstop.domain.jobs import JobStatus, StepStatus
+from pitstop.domain.jobs import JobStatus, JobType, Mode, StepStatus
 from pitstop.storage.clock import Clock
 from pitstop.storage.connector import Connector, Query
 from pitstop.storage.jobs import Fenced, LeaseLost, PendingEvent
@@ -60,6 +60,13 @@ DELETE FROM device_locks
 WHERE device_id = (SELECT device_id FROM jobs WHERE id = ?) AND job_id = ?
 """
 DEVICE_STATUS = "SELECT status FROM devices WHERE id = ?"
+LAST_STEP_OUTPUT = f"""
+SELECT j.id, s.output FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.name = ?
+WHERE j.device_id = ? AND j.type = ? AND j.status = '{JobStatus.SUCCEEDED.value}'
+  AND (j.mode IS NULL OR j.mode <> '{Mode.TEST_RUN.value}')
+ORDER BY j.finished_at DESC
+LIMIT 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +158,16 @@ class Journal:
         if row is None:
             raise LookupError(f"device {device_id} does not exist")
         return str(row[0])
+
+    async def last_step_output(
+        self, device_id: uuid.UUID, job_type: JobType, step: str
+    ) -> tuple[uuid.UUID, dict[str, Any]] | None:
+        """The id of the device's last succeeded ``job_type`` job (test runs aside) and the
+        output of its step ``step``; None when there is none."""
+        row = await self.connector.fetchone(LAST_STEP_OUTPUT, (step, device_id, job_type.value))
+        if row is None:
+            return None
+        output = row[1]
+        if isinstance(output, str | bytes):
+            output = json.loads(output)
+        return uuid.UUID(str(row[0])), dict(output or {})

@@ -44,6 +44,11 @@ WHERE status = '{_QUEUED}' OR (status = '{_RUNNING}' AND lease_expires_at < ?)
 ORDER BY created_at, id
 LIMIT ?
 """
+ANY_CLAIMABLE = f"""
+SELECT 1 FROM jobs
+WHERE status = '{_QUEUED}' OR (status = '{_RUNNING}' AND lease_expires_at < ?)
+LIMIT 1
+"""
 TAKE = f"""
 UPDATE jobs SET lease_owner = ?, lease_epoch = ?, lease_expires_at = ?, status = '{_RUNNING}',
   started_at = COALESCE(started_at, ?)
@@ -117,6 +122,10 @@ class Leases:
     ) -> tuple[uuid.UUID, int] | None:
         """Take the lease of the oldest claimable job. Returns its id and the new epoch."""
         now = self._clock()
+        # Idle workers poll: a read first, so that finding nothing takes no write lock (SQLite)
+        # and no claim lock (PostgreSQL) from the workers that are busy.
+        if await self._c.fetchone(ANY_CLAIMABLE, (now,)) is None:
+            return None
         pg = self._c.postgres
         limited = max_running is not None or max_running_per_fabric is not None
 
