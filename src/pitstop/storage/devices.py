@@ -99,7 +99,7 @@ class DeviceRepository:
                 .order_by(GroupRow.name)
             ):
                 groups[dev_id].append(gname)
-        return [_device(r, fabric, labels[r.id], groups[r.id]) for r, fabric in rows]
+        return [device_from_row(r, fabric, labels[r.id], groups[r.id]) for r, fabric in rows]
 
     def _base(self) -> Select[DeviceRow, str]:
         return select(DeviceRow, FabricRow.name).join(
@@ -487,7 +487,9 @@ def _check_version(row: DeviceRow, expected: int | None) -> None:
         )
 
 
-def _device(row: DeviceRow, fabric: str, labels: dict[str, str], groups: list[str]) -> Device:
+def device_from_row(
+    row: DeviceRow, fabric: str, labels: dict[str, str], groups: list[str]
+) -> Device:
     created, updated = as_utc(row.created_at), as_utc(row.updated_at)
     assert created and updated
     return Device(

@@ -1,4 +1,4 @@
-"""Jobs, their steps and events, device locks, and worker leases.
+"""Jobs, their steps and events, device locks, and the fenced writes of the rarer paths.
 
 A worker *claims* a job by taking its lease: the job's ``lease_epoch`` grows by one and the
 worker remembers it. Every later write the worker makes for that job starts with ``fence()``,
@@ -92,7 +92,7 @@ def _step(row: JobStepRow) -> Step:
     )
 
 
-def _job(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepRow] = ()) -> Job:
+def job_from_row(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepRow] = ()) -> Job:
     created = as_utc(row.created_at)
     assert created
     return Job(
@@ -222,7 +222,7 @@ class JobRepository:
                 .execution_options(populate_existing=True)
             )
         )
-        return _job(row, device, fabric, steps)
+        return job_from_row(row, device, fabric, steps)
 
     async def page(
         self,
@@ -273,7 +273,7 @@ class JobRepository:
             created = as_utc(last_row.created_at)
             assert created
             nxt = encode_cursor([created.isoformat(), str(last_row.id)])
-        return Page([_job(r, d, f) for r, d, f in rows], nxt)
+        return Page([job_from_row(r, d, f) for r, d, f in rows], nxt)
 
     async def events(self, job_id: uuid.UUID, *, after: int = 0, limit: int = 500) -> list[Event]:
         rows = await self._s.scalars(

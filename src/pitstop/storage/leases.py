@@ -25,8 +25,8 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus
 from pitstop.storage.clock import Clock
 from pitstop.storage.connector import Connector, Query
-from pitstop.storage.devices import _device
-from pitstop.storage.jobs import CLAIM_LOCK_KEY, _job
+from pitstop.storage.devices import device_from_row
+from pitstop.storage.jobs import CLAIM_LOCK_KEY, job_from_row
 from pitstop.storage.tables import DeviceRow, FabricRow, JobRow, JobStepRow
 
 _RUNNING = JobStatus.RUNNING.value
@@ -180,9 +180,11 @@ class Leases:
             labels = yield Query(LABELS, (job.device_id,), fetch_all=True)
             groups = yield Query(GROUPS, (job.device_id,), fetch_all=True)
             n = len(_JOB)
-            loaded = _job(job, found[n], found[n + 1], [_record(_STEP, s) for s in steps])
+            loaded = job_from_row(job, found[n], found[n + 1], [_record(_STEP, s) for s in steps])
             m = len(_DEVICE)
-            device = _device(_record(_DEVICE, dev), dev[m], dict(labels), [g for (g,) in groups])
+            device = device_from_row(
+                _record(_DEVICE, dev), dev[m], dict(labels), [g for (g,) in groups]
+            )
             parameters = _decode(_FABRIC_PARAMETERS, dev[m + 1]) or {}
             return loaded, device, parameters
 

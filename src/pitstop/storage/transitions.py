@@ -70,7 +70,7 @@ def _value(column: str, raw: Any) -> Any:
     return raw
 
 
-def _device(base: Device, row: dict[str, Any]) -> Device:
+def _moved(base: Device, row: dict[str, Any]) -> Device:
     return replace(
         base,
         status=DeviceStatus(row["status"]),
@@ -123,7 +123,7 @@ async def change_status(
         name, fabric = found[len(_COLUMNS)], found[len(_COLUMNS) + 1]
         current = DeviceStatus(row["status"])
         if current is target:
-            return _device(device, row)
+            return _moved(device, row)
         check_transition(current, target, actor.role)
         actor.ensure_may_write(fabric)
         values = status_values(
@@ -188,6 +188,6 @@ async def change_status(
             ),
         )
         yield Query(MOVE_HEAD, (entry.seq, entry.hash, HEAD_ID))
-        return _device(device, {**row, **values})
+        return _moved(device, {**row, **values})
 
     return await journal.connector.transaction(body)
