@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pitstop.domain.jobs import JobStatus, JobType, Mode, StepStatus
@@ -110,6 +111,81 @@ def add_events(job_id: uuid.UUID, events: Sequence[PendingEvent]) -> Generator[Q
         )
 
 
+def _one_statement(
+    job_id: uuid.UUID,
+    epoch: int,
+    now: datetime,
+    events: Sequence[PendingEvent],
+    ended: StepEnd | None,
+    progress: int | None,
+    start: tuple[int, str] | None,
+    finish: JobEnd | None,
+) -> tuple[str, list[Any]]:
+    """The boundary as one PostgreSQL statement: a single round trip, atomic by itself.
+
+    Every part joins the fence ``f``, so nothing is written when the epoch moved on; the next
+    step starts only when ``f`` says no cancel was requested. The statements are the same as
+    the SQLite path's; a job row is updated once (fence and end in one UPDATE), since
+    PostgreSQL does not allow two updates of one row in one statement.
+    """
+    args: list[Any] = [progress]
+    sets = "progress = COALESCE(?::int, progress)"
+    if finish is not None:
+        sets += (
+            ", status = ?, result = ?::json, error = ?, finished_at = ?::timestamptz,"
+            " current_step = NULL, lease_owner = NULL, lease_expires_at = NULL"
+        )
+        args += [finish.status.value, _json(finish.result), finish.error, now]
+    else:
+        sets += (
+            ", current_step = CASE WHEN cancel_requested THEN current_step"
+            " ELSE COALESCE(?::varchar, current_step) END"
+        )
+        args.append(start[1] if start else None)
+    parts = [
+        f"f AS (UPDATE jobs SET {sets} WHERE id = ? AND lease_epoch = ? AND status = "
+        f"'{_RUNNING}' RETURNING id, device_id, cancel_requested)"
+    ]
+    args += [job_id, epoch]
+    if events:
+        parts.append(
+            "ev AS (INSERT INTO job_events (job_id, at, level, step, device, message, data)"
+            " SELECT f.id, e.at, e.level, e.step, e.device, e.message, e.data::json"
+            " FROM f, unnest(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[]) WITH ORDINALITY AS e(at, level, step, device, message, data, n)"
+            " ORDER BY e.n)"
+        )
+        args += [
+            [e.at for e in events],
+            [e.level.value for e in events],
+            [e.step for e in events],
+            [e.device for e in events],
+            [e.message for e in events],
+            [json.dumps(dict(e.data)) for e in events],
+        ]
+    if ended is not None:
+        parts.append(
+            "se AS (UPDATE job_steps s SET status = ?, finished_at = ?::timestamptz, error = ?,"
+            " output = COALESCE(?::json, s.output),"
+            " started_at = COALESCE(s.started_at, ?::timestamptz)"
+            " FROM f WHERE s.job_id = f.id AND s.idx = ?)"
+        )
+        args += [ended.status.value, now, ended.error, _json(ended.output), now, ended.idx]
+    if start is not None and finish is None:
+        parts.append(
+            f"ss AS (UPDATE job_steps s SET status = '{StepStatus.RUNNING.value}',"
+            " started_at = ?::timestamptz, finished_at = NULL, runs = s.runs + 1, error = NULL"
+            " FROM f WHERE s.job_id = f.id AND s.idx = ? AND NOT f.cancel_requested)"
+        )
+        args += [now, start[0]]
+    if finish is not None:
+        parts.append(
+            "rl AS (DELETE FROM device_locks l USING f"
+            " WHERE l.device_id = f.device_id AND l.job_id = f.id)"
+        )
+    return "WITH " + ", ".join(parts) + " SELECT device_id, cancel_requested FROM f", args
+
+
 class Journal:
     def __init__(self, connector: Connector, clock: Clock) -> None:
         self.connector = connector
@@ -131,6 +207,14 @@ class Journal:
         now = self.clock()
         if finish is not None and finish.status is JobStatus.SUCCEEDED:
             progress = 100
+        if self.connector.postgres:
+            sql, args = _one_statement(job_id, epoch, now, events, ended, progress, start, finish)
+            found = await self.connector.fetchone(sql, args)
+            if found is None:
+                raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+            return Fenced(
+                job_id=job_id, device_id=uuid.UUID(str(found[0])), cancel_requested=bool(found[1])
+            )
 
         def body() -> Generator[Query, Any, Fenced]:
             row = yield from fence(
