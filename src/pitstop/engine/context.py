@@ -1,9 +1,11 @@
 """What a workflow step sees: the job, the device, its driver, the resolved parameters, the
 outputs of earlier steps, and fenced ways to write (log lines, status changes).
 
-Every write goes through ``fenced()``: one transaction that first checks this worker still
-holds the job's lease epoch. A worker that lost its lease (paused past its expiry while another
-took over) has its late writes refused with ``LeaseLost``.
+Every write is one transaction that first checks this worker still holds the job's lease
+epoch: ``boundary()`` and ``set_status()`` on the raw connection (``storage.journal``,
+``storage.transitions``), ``fenced()`` through the session for the rarer writes. A worker that
+lost its lease (paused past its expiry while another took over) has its late writes refused
+with ``LeaseLost``.
 """
 
 from __future__ import annotations

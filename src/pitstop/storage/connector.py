@@ -68,7 +68,8 @@ class Connector:
         raise NotImplementedError
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
-        """One read, outside any transaction."""
+        """One statement as a transaction of its own, and its first row. On SQLite it takes
+        no write turn, so there it may only read."""
         raise NotImplementedError
 
     async def close(self) -> None:
