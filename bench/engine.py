@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -113,7 +114,7 @@ async def _measure(url: str) -> tuple[int, float, int]:
     return steps, sum(end - start for start, end in spans.values()), failed
 
 
-def _worker_process(url: str, stop_when_idle: float) -> None:
+def _worker_process(url: str, stop_when_idle: float, cpu: Any) -> None:
     async def run() -> None:
         db = Database.from_url(url)
         registry = DriverRegistry()
@@ -133,24 +134,32 @@ def _worker_process(url: str, stop_when_idle: float) -> None:
         await task
         await db.close()
 
+    before = time.process_time()  # after the imports: start-up is not the engine's cost
     asyncio.run(run())
+    cpu.put(time.process_time() - before)
 
 
-def _run_workers(url: str, workers: int) -> None:
+def _run_workers(url: str, workers: int) -> float:
+    """Runs the queue dry; returns the CPU seconds the worker processes used."""
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_process, args=(url, 0.2)) for _ in range(workers)]
+    cpu = ctx.Queue()
+    procs = [ctx.Process(target=_worker_process, args=(url, 0.2, cpu)) for _ in range(workers)]
     for p in procs:
         p.start()
+    used = sum(cpu.get() for _ in procs)
     for p in procs:
         p.join()
+    return float(used)
 
 
-def throughput(url: str, devices: int, workers: int) -> tuple[int, float, int]:
+def throughput(url: str, devices: int, workers: int) -> tuple[int, float, int, float]:
+    """Steps, seconds, failed jobs, and the worker processes' CPU seconds."""
     asyncio.run(_seed(url, devices))
+    cpu = 0.0
     for job_type in (JobType.ACTIVATE, JobType.DEACTIVATE):
         asyncio.run(_submit(url, devices, job_type))
-        _run_workers(url, workers)
-    return asyncio.run(_measure(url))
+        cpu += _run_workers(url, workers)
+    return (*asyncio.run(_measure(url)), cpu)
 
 
 async def cpu_per_cycle(url: str, cycles: int) -> float:
@@ -196,13 +205,14 @@ def bench(kind: str, devices: int, cycles: int, workers: int) -> None:
                 url, name = asyncio.run(_pg_database())
             try:
                 if what == "throughput":
-                    steps, elapsed, failed = throughput(url, devices, workers)
+                    steps, elapsed, failed, cpu = throughput(url, devices, workers)
                     rate = steps / elapsed
                     target = TARGET_STEPS[kind]
                     print(
                         f"{kind}: {devices} devices x (activate + deactivate), {workers} worker "
                         f"processes: {steps} steps in {elapsed:.2f} s = {rate:.0f} steps/s "
-                        f"(target {target:.0f}: {rate / target:.2f}x); failed jobs: {failed}"
+                        f"(target {target:.0f}: {rate / target:.2f}x); failed jobs: {failed}; "
+                        f"worker CPU {cpu:.2f} s = {cpu / steps * 1000:.2f} ms per step"
                     )
                 else:
                     ms = asyncio.run(cpu_per_cycle(url, cycles))
@@ -224,7 +234,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average {load}")
     for kind in kinds:
         bench(kind, args.devices, args.cycles, args.workers)
 

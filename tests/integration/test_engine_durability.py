@@ -243,18 +243,19 @@ async def test_a_fenced_write_with_a_stale_epoch_is_refused(store: Store, clock:
         actor=ALICE,
         via=Via.API,
     )
-    async with store.unit() as u:
-        claimed = await u.jobs.claim(worker="a", lease_ttl=timedelta(seconds=10))
+    claimed = await store.leases.claim(worker="a", lease_ttl=timedelta(seconds=10))
     assert claimed == (job.id, 1)
     clock.advance(seconds=11)
-    async with store.unit() as u:
-        assert await u.jobs.claim(worker="b", lease_ttl=timedelta(seconds=10)) == (job.id, 2)
+    assert await store.leases.claim(worker="b", lease_ttl=timedelta(seconds=10)) == (job.id, 2)
     with pytest.raises(LeaseLost):
         async with store.unit() as u:
             await u.jobs.fence(job.id, 1)
-    async with store.unit() as u:
-        assert await u.jobs.heartbeat(job.id, epoch=1, lease_ttl=timedelta(seconds=10)) is False
-        assert await u.jobs.heartbeat(job.id, epoch=2, lease_ttl=timedelta(seconds=10)) is True
+    with pytest.raises(LeaseLost):
+        await store.journal.boundary(job.id, 1)
+    events = await store.journal.boundary(job.id, 2)  # the current epoch may still write
+    assert events.job_id == job.id
+    assert await store.leases.heartbeat(job.id, epoch=1, lease_ttl=timedelta(seconds=10)) is False
+    assert await store.leases.heartbeat(job.id, epoch=2, lease_ttl=timedelta(seconds=10)) is True
 
 
 # Two worker processes on PostgreSQL --------------------------------------------------------
@@ -263,13 +264,21 @@ async def test_a_fenced_write_with_a_stale_epoch_is_refused(store: Store, clock:
 def test_two_worker_processes_on_postgres_never_run_one_job_twice(
     pg_database: str, tmp_path: Path
 ) -> None:
-    async def prepare() -> list[uuid.UUID]:
+    async def seed() -> None:
+        from pitstop.storage.database import Database
+
+        db = Database.from_url(pg_database)
+        try:
+            await seed_demo(Store(db))
+        finally:
+            await db.close()
+
+    async def submit() -> list[uuid.UUID]:
         from pitstop.storage.database import Database
 
         db = Database.from_url(pg_database)
         store = Store(db)
         try:
-            await seed_demo(store)
             ids = []
             for name in [f"stor{i:02d}" for i in range(1, 13)] + [f"leaf{i}" for i in range(1, 7)]:
                 job = await JobService(store).submit(
@@ -277,7 +286,8 @@ def test_two_worker_processes_on_postgres_never_run_one_job_twice(
                     device=name,
                     fabric=None,
                     mode=None,
-                    advanced_parameters={"sample_interval_s": 0.2},
+                    # Three rounds of a worker's 8 jobs outlast the other's poll interval.
+                    advanced_parameters={"sample_interval_s": 1.0},
                     reason=None,
                     ticket=None,
                     expected_end=None,
@@ -289,7 +299,7 @@ def test_two_worker_processes_on_postgres_never_run_one_job_twice(
         finally:
             await db.close()
 
-    job_ids = asyncio.run(prepare())
+    asyncio.run(seed())
     env = child_env(
         tmp_path,
         PITSTOP_DATABASE_URL=pg_database,
@@ -308,6 +318,14 @@ def test_two_worker_processes_on_postgres_never_run_one_job_twice(
         for log in logs
     ]
     try:
+        # Both workers are up before the jobs arrive: otherwise, on a busy machine, the first one
+        # up can finish every job before the other has imported its modules.
+        ready = time.monotonic() + 60
+        while not all(log.exists() and b"pitstop worker" in log.read_bytes() for log in logs):
+            assert time.monotonic() < ready, [log.read_text() for log in logs if log.exists()]
+            assert all(p.poll() is None for p in procs), [log.read_text() for log in logs]
+            time.sleep(0.1)
+        job_ids = asyncio.run(submit())
 
         async def statuses() -> list[Any]:
             from pitstop.storage.database import Database

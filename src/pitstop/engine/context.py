@@ -1,9 +1,11 @@
 """What a workflow step sees: the job, the device, its driver, the resolved parameters, the
 outputs of earlier steps, and fenced ways to write (log lines, status changes).
 
-Every write goes through ``fenced()``: one transaction that first checks this worker still
-holds the job's lease epoch. A worker that lost its lease (paused past its expiry while another
-took over) has its late writes refused with ``LeaseLost``.
+Every write is one transaction that first checks this worker still holds the job's lease
+epoch: ``boundary()`` and ``set_status()`` on the raw connection (``storage.journal``,
+``storage.transitions``), ``fenced()`` through the session for the rarer writes. A worker that
+lost its lease (paused past its expiry while another took over) has its late writes refused
+with ``LeaseLost``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, Level
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import AdvancedParameters
-from pitstop.domain.roles import Actor, Role, Via
+from pitstop.domain.roles import Actor, Role
 from pitstop.drivers.base import Driver
+from pitstop.storage import transitions
 from pitstop.storage.jobs import Fenced, PendingEvent
+from pitstop.storage.journal import JobEnd, StepEnd
 from pitstop.storage.store import Store, Unit
 
 T = TypeVar("T")
@@ -76,14 +80,35 @@ class StepContext:
             self.pending = pending + self.pending
             raise
 
+    async def boundary(
+        self,
+        *,
+        ended: StepEnd | None = None,
+        progress: int | None = None,
+        start: tuple[int, str] | None = None,
+        finish: JobEnd | None = None,
+    ) -> Fenced:
+        """A step boundary (``storage.journal``) with the buffered log lines: one fenced
+        transaction without the session."""
+        pending, self.pending = self.pending, []
+        try:
+            return await self.store.journal.boundary(
+                self.job.id,
+                self.epoch,
+                events=pending,
+                ended=ended,
+                progress=progress,
+                start=start,
+                finish=finish,
+            )
+        except BaseException:
+            self.pending = pending + self.pending
+            raise
+
     async def flush(self) -> None:
         """Write the buffered log lines now (long-running steps call it as they go)."""
         if self.pending:
-
-            async def nothing(u: Unit, row: Fenced) -> None:
-                return None
-
-            await self.fenced(nothing)
+            await self.boundary()
 
     async def log(self, level: Level, message: str, data: Mapping[str, Any] | None = None) -> None:
         # Buffered: written with the step's next fenced write, so a log line costs no
@@ -106,32 +131,38 @@ class StepContext:
         await self.log(Level.WARNING, message, data)
 
     async def set_status(
-        self, target: DeviceStatus, *, reason: str | None = None, attention: str | None = None
+        self,
+        target: DeviceStatus,
+        *,
+        reason: str | None = None,
+        attention: str | None = None,
     ) -> Device:
-        """Move the device, fenced and audited (via engine, with this job's id)."""
-
-        async def write(u: Unit, _: Fenced) -> Device:
-            params = self.job.params
-            return await u.devices.change_status(
-                self.device.id,
+        """Move the device, fenced and audited (via engine, with this job's id), together
+        with the buffered log lines. An earlier run of the step may have done it already."""
+        params = self.job.params
+        pending, self.pending = self.pending, []
+        try:
+            self.device = await transitions.change_status(
+                self.store.journal,
+                job_id=self.job.id,
+                epoch=self.epoch,
+                events=pending,
+                device=self.device,
                 target=target,
                 actor=self.actor,
-                via=Via.ENGINE,
                 reason=reason or params.get("reason"),
                 ticket=params.get("ticket"),
-                job_id=self.job.id,
                 expected_end=parse_time(params.get("expected_end")),
                 attention_reason=attention,
-                if_needed=True,  # an earlier run of this step may have done it already
             )
-
-        self.device = await self.fenced(write)
+        except BaseException:
+            self.pending = pending + self.pending
+            raise
         await self.info(f"status {target.value}", status=target.value)
         return self.device
 
     async def current_status(self) -> DeviceStatus:
-        async with self.store.unit() as u:
-            return (await u.devices.get(self.device.id)).status
+        return DeviceStatus(await self.store.journal.device_status(self.device.id))
 
 
 def parse_time(value: Any) -> datetime | None:

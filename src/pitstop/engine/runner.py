@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from pitstop.domain.errors import PitstopError
@@ -28,8 +27,9 @@ from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.context import Sleep, StepContext, StepFailed
 from pitstop.engine.workflows import compensate, steps_for
-from pitstop.storage.jobs import Fenced, LeaseLost
-from pitstop.storage.store import Store, Unit
+from pitstop.storage.jobs import LeaseLost
+from pitstop.storage.journal import JobEnd, StepEnd
+from pitstop.storage.store import Store
 
 log = logging.getLogger("pitstop.engine")
 
@@ -105,13 +105,12 @@ class Worker:
             log.exception("worker %s: job %s failed unexpectedly", self.name, job_id)
 
     async def _claim(self) -> tuple[uuid.UUID, int] | None:
-        async with self.store.unit() as u:
-            return await u.jobs.claim(
-                worker=self.name,
-                lease_ttl=self.ttl,
-                max_running=self.config.max_running,
-                max_running_per_fabric=self.config.max_running_per_fabric,
-            )
+        return await self.store.leases.claim(
+            worker=self.name,
+            lease_ttl=self.ttl,
+            max_running=self.config.max_running,
+            max_running_per_fabric=self.config.max_running_per_fabric,
+        )
 
     async def run_once(self) -> bool:
         """Claim and run one job to its end (or until the lease is lost). False: none to run."""
@@ -126,14 +125,10 @@ class Worker:
         return True
 
     async def _run(self, job_id: uuid.UUID, epoch: int) -> None:
-        async with self.store.unit() as u:
-            job = await u.jobs.get(job_id)
-            device = await u.devices.get(job.device_id)
-            fabric = await u.fabrics.row(str(job.fabric_id))
-            fabric_params = dict(fabric.parameters or {})
+        job, device, fabric_params = await self.store.leases.start(job_id)
         assert self.clock is not None
         try:
-            params = resolve(fabric_params, dict(job.params.get("advanced_parameters", {})))
+            params = resolve(dict(fabric_params), dict(job.params.get("advanced_parameters", {})))
             driver = self.drivers.open(device)
         except Exception as exc:  # unknown driver, bad parameters: nothing can run
             await self._fail_unopened(job_id, epoch, exc)
@@ -188,8 +183,7 @@ class Worker:
         interval = max(self.config.lease_ttl_s / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            async with self.store.unit() as u:
-                ours = await u.jobs.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
+            ours = await self.store.leases.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
             if not ours:
                 lost.set()
                 return
@@ -214,7 +208,7 @@ class Worker:
             await ctx.warn(f"resumed by worker {self.name}", worker=self.name, attempt=job.attempt)
         # The step that just ended, written together with the start of the next one: one
         # transaction per step.
-        ended: tuple[int, dict[str, Any]] | None = None
+        ended: StepEnd | None = None
         for idx, (step_def, step) in enumerate(zip(defs, job.steps, strict=True)):
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 ctx.outputs[step.name] = step.output
@@ -222,11 +216,11 @@ class Worker:
             if lost.is_set():
                 raise LeaseLost("heartbeat found the lease taken over")
             pct = round(100 * done / total)
-            cancelled = await ctx.fenced(
-                partial(_advance, ended=ended, pct=pct, start=idx, name=step.name)
+            row = await ctx.boundary(
+                ended=ended, progress=pct if ended else None, start=(idx, step.name)
             )
             ctx.step = step.name
-            if cancelled:
+            if row.cancel_requested:
                 await self._finish_undone(
                     ctx, at_step=step.name, cancelled=True, reason="cancelled"
                 )
@@ -242,16 +236,11 @@ class Worker:
                 return
             ctx.outputs[step.name] = output
             done += step.expected_s
-            ended = (idx, output)
+            ended = StepEnd(idx, StepStatus.SUCCEEDED, output)
         ctx.step = None
         result = _result(ctx)
         await ctx.info(f"{job.type.value} succeeded")
-
-        async def finish(u: Unit, row: Fenced) -> None:
-            await _advance(u, row, ended=ended, pct=100, start=None)
-            await u.jobs.finish(row, status=JobStatus.SUCCEEDED, result=result)
-
-        await ctx.fenced(finish)
+        await ctx.boundary(ended=ended, finish=JobEnd(JobStatus.SUCCEEDED, result))
 
     async def _timed(
         self, ctx: StepContext, run: Any, expected_s: float, timeout_s: float
@@ -288,14 +277,7 @@ class Worker:
         # job's result: it is what an operator needs to see first.
         ctx.outputs[ctx.step] = output
         await ctx.log(Level.ERROR, f"{ctx.step} failed: {message}", {"code": code})
-
-        async def failed(u: Unit, row: Fenced) -> None:
-            await u.jobs.step_finished(
-                row, idx, status=StepStatus.FAILED, output=output, error=f"{code}: {message}"
-            )
-
-        await ctx.fenced(failed)
-        assert ctx.step is not None
+        await ctx.boundary(ended=StepEnd(idx, StepStatus.FAILED, output, f"{code}: {message}"))
         await self._finish_undone(
             ctx, at_step=ctx.step, cancelled=False, reason=f"{code}: {message}"
         )
@@ -308,32 +290,7 @@ class Worker:
         await ctx.log(Level.WARNING if cancelled else Level.ERROR, undone)
         result = {**_result(ctx), "failed_step": at_step, "undo": undone}
         status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
-
-        async def finish(u: Unit, row: Fenced) -> None:
-            await u.jobs.finish(row, status=status, result=result, error=reason)
-
-        await ctx.fenced(finish)
-
-
-async def _advance(
-    u: Unit,
-    row: Fenced,
-    *,
-    ended: tuple[int, dict[str, Any]] | None,
-    pct: int,
-    start: int | None,
-    name: str | None = None,
-) -> bool:
-    """Record the step that ended and start the next; True when a cancel was requested."""
-    if ended is not None:
-        await u.jobs.step_finished(
-            row, ended[0], status=StepStatus.SUCCEEDED, output=ended[1], progress_pct=pct
-        )
-    if row.cancel_requested:
-        return True
-    if start is not None and name is not None:
-        await u.jobs.step_started(row, start, name=name)
-    return False
+        await ctx.boundary(finish=JobEnd(status, result, reason))
 
 
 def _result(ctx: StepContext) -> dict[str, Any]:

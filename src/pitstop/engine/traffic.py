@@ -86,15 +86,14 @@ async def verify_restored(ctx: StepContext) -> dict[str, Any]:
 
 async def compare(ctx: StepContext) -> dict[str, Any]:
     """Diff the post-maintenance state with the snapshot the activation took."""
-    async with ctx.store.unit() as u:
-        activation = await u.jobs.last_succeeded(ctx.device.id, JobType.ACTIVATE)
-    pre_step = (
-        next((s for s in activation.steps if s.name == "snapshot"), None) if activation else None
+    activation = await ctx.store.journal.last_step_output(
+        ctx.device.id, JobType.ACTIVATE, "snapshot"
     )
-    if pre_step is None or not pre_step.output:
+    if activation is None or not activation[1]:
         await ctx.warn("no pre-maintenance snapshot to compare with")
         return {"compared": False, "clean": None}
-    pre = snapshot_from_json(dict(pre_step.output))
+    activation_id, snapshot = activation
+    pre = snapshot_from_json(snapshot)
     measured = ctx.outputs["post_health"]
     post = Snapshot(
         at=ctx.clock(),
@@ -121,5 +120,5 @@ async def compare(ctx: StepContext) -> dict[str, Any]:
         "clean": result.clean and not config_changed,
         "config_changed": config_changed,
         "diff": result.as_dict(),
-        "snapshot_job": str(activation.id) if activation else None,
+        "snapshot_job": str(activation_id),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+
+from pitstop.storage.connector import Connector, PostgresConnector, SqliteConnector
 
 
 def is_sqlite(url: str) -> bool:
@@ -75,15 +77,38 @@ def _sqlite_transactions(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 class Database:
     """The engine plus a session factory; ``transaction()`` is the unit of work."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, busy_timeout_ms: int = 5000) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self._busy_timeout_ms = busy_timeout_ms
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.sqlite else None
+        self._connector: Connector | None = None
 
     @classmethod
     def from_url(cls, url: str, *, busy_timeout_ms: int = 5000) -> Database:
-        return cls(create_engine(url, busy_timeout_ms=busy_timeout_ms))
+        return cls(
+            create_engine(url, busy_timeout_ms=busy_timeout_ms), busy_timeout_ms=busy_timeout_ms
+        )
+
+    @property
+    def connector(self) -> Connector:
+        """The raw driver connection for the engine's hot path (``connector.py``)."""
+        if self._connector is None:
+            if self.sqlite:
+                path = self.engine.url.database
+                if not path or path == ":memory:":
+                    raise RuntimeError("the job engine needs a file database on SQLite")
+                self._connector = SqliteConnector(
+                    path, busy_timeout_ms=self._busy_timeout_ms, turn=self.write_turn
+                )
+            else:
+                self._connector = PostgresConnector(self.engine)
+        return self._connector
+
+    def write_turn(self) -> Any:
+        """This process's turn to write (SQLite); PostgreSQL writers need no turn."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -107,4 +132,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._connector is not None:
+            await self._connector.close()
+            self._connector = None
         await self.engine.dispose()

@@ -100,7 +100,7 @@ class DeviceRepository:
                 .order_by(GroupRow.name)
             ):
                 groups[dev_id].append(gname)
-        return [_device(r, fabric, labels[r.id], groups[r.id]) for r, fabric in rows]
+        return [device_from_row(r, fabric, labels[r.id], groups[r.id]) for r, fabric in rows]
 
     def _base(self) -> Select[DeviceRow, str]:
         return select(DeviceRow, FabricRow.name).join(
@@ -400,40 +400,19 @@ class DeviceRepository:
             reservation = await BudgetRepository(self._s).reserve(
                 row, fabric=fabric, forced=force_reason
             )
-        now = self._clock()
         read_version = row.version
-        values: dict[str, Any] = {
-            "status": target.value,
-            "status_reason": reason,
-            "status_changed_by": actor.name,
-            "status_changed_at": now,
-            "version": read_version + 1,
-            "updated_at": now,
-        }
-        if target is DeviceStatus.DRAINING and current is DeviceStatus.ACTIVATED:
-            values.update(
-                mnt_reason=reason,
-                mnt_ticket=ticket,
-                mnt_requested_by=actor.name,
-                mnt_entered_at=None,
-                mnt_expected_end=expected_end,
-            )
-        if target is DeviceStatus.MAINTENANCE and row.mnt_entered_at is None:
-            values["mnt_entered_at"] = now
-        if target is DeviceStatus.ACTIVATED:
-            values.update(
-                mnt_reason=None,
-                mnt_ticket=None,
-                mnt_requested_by=None,
-                mnt_entered_at=None,
-                mnt_expected_end=None,
-            )
-        if target is DeviceStatus.ERROR:
-            values.update(needs_attention=True, attention_reason=attention_reason or reason)
-        elif current is DeviceStatus.ERROR or target is DeviceStatus.ACTIVATED:
-            # An admin verified the device before recovering it; and back in service, an
-            # overrun the watchdog flagged is over too.
-            values.update(needs_attention=False, attention_reason=None)
+        values = status_values(
+            current,
+            target,
+            now=self._clock(),
+            actor=actor.name,
+            reason=reason,
+            ticket=ticket,
+            expected_end=expected_end,
+            attention_reason=attention_reason,
+            version=read_version,
+            entered_at=row.mnt_entered_at,
+        )
         result = await self._s.execute(
             update(DeviceRow)
             .where(and_(DeviceRow.id == device_id, DeviceRow.version == read_version))
@@ -475,6 +454,55 @@ class DeviceRepository:
         await self._s.flush()
 
 
+def status_values(
+    current: DeviceStatus,
+    target: DeviceStatus,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str | None,
+    ticket: str | None,
+    expected_end: datetime | None,
+    attention_reason: str | None,
+    version: int,
+    entered_at: datetime | None,
+) -> dict[str, Any]:
+    """The device columns a status change writes (shared with the engine's ``transitions``)."""
+    values: dict[str, Any] = {
+        "status": target.value,
+        "status_reason": reason,
+        "status_changed_by": actor,
+        "status_changed_at": now,
+        "version": version + 1,
+        "updated_at": now,
+    }
+    if target is DeviceStatus.DRAINING and current is DeviceStatus.ACTIVATED:
+        values.update(
+            mnt_reason=reason,
+            mnt_ticket=ticket,
+            mnt_requested_by=actor,
+            mnt_entered_at=None,
+            mnt_expected_end=expected_end,
+        )
+    if target is DeviceStatus.MAINTENANCE and entered_at is None:
+        values["mnt_entered_at"] = now
+    if target is DeviceStatus.ACTIVATED:
+        values.update(
+            mnt_reason=None,
+            mnt_ticket=None,
+            mnt_requested_by=None,
+            mnt_entered_at=None,
+            mnt_expected_end=None,
+        )
+    if target is DeviceStatus.ERROR:
+        values.update(needs_attention=True, attention_reason=attention_reason or reason)
+    elif current is DeviceStatus.ERROR or target is DeviceStatus.ACTIVATED:
+        # An admin verified the device before recovering it; and back in service, an
+        # overrun the watchdog flagged is over too.
+        values.update(needs_attention=False, attention_reason=None)
+    return values
+
+
 def _check_version(row: DeviceRow, expected: int | None) -> None:
     if expected is not None and expected != row.version:
         raise Conflict(
@@ -484,7 +512,9 @@ def _check_version(row: DeviceRow, expected: int | None) -> None:
         )
 
 
-def _device(row: DeviceRow, fabric: str, labels: dict[str, str], groups: list[str]) -> Device:
+def device_from_row(
+    row: DeviceRow, fabric: str, labels: dict[str, str], groups: list[str]
+) -> Device:
     created, updated = as_utc(row.created_at), as_utc(row.updated_at)
     assert created and updated
     return Device(

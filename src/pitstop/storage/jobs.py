@@ -1,13 +1,13 @@
-"""Jobs, their steps and events, device locks, and worker leases.
+"""Jobs, their steps and events, device locks, and the fenced writes of the rarer paths.
 
 A worker *claims* a job by taking its lease: the job's ``lease_epoch`` grows by one and the
 worker remembers it. Every later write the worker makes for that job starts with ``fence()``,
 which locks the job row and checks the epoch; a worker whose lease was taken over (a zombie,
 back from a long pause) gets ``LeaseLost`` and its transaction writes nothing.
 
-Claims on PostgreSQL use ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind each other,
-under a transaction-scoped advisory lock so that concurrency limits are counted exactly. On
-SQLite the single writer already serialises claims.
+Claims, heartbeats and the step-boundary writes of a running job are in ``leases.py`` and
+``journal.py``, on the raw connection; the fenced writes here serve the rarer paths (undoing,
+a job that cannot start, a status change under a redundancy check).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,7 +92,7 @@ def _step(row: JobStepRow) -> Step:
     )
 
 
-def _job(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepRow] = ()) -> Job:
+def job_from_row(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepRow] = ()) -> Job:
     created = as_utc(row.created_at)
     assert created
     return Job(
@@ -222,7 +222,7 @@ class JobRepository:
                 .execution_options(populate_existing=True)
             )
         )
-        return _job(row, device, fabric, steps)
+        return job_from_row(row, device, fabric, steps)
 
     async def page(
         self,
@@ -273,21 +273,7 @@ class JobRepository:
             created = as_utc(last_row.created_at)
             assert created
             nxt = encode_cursor([created.isoformat(), str(last_row.id)])
-        return Page([_job(r, d, f) for r, d, f in rows], nxt)
-
-    async def last_succeeded(self, device_id: uuid.UUID, job_type: JobType) -> Job | None:
-        job_id = await self._s.scalar(
-            select(JobRow.id)
-            .where(
-                JobRow.device_id == device_id,
-                JobRow.type == job_type.value,
-                JobRow.status == JobStatus.SUCCEEDED.value,
-                or_(JobRow.mode.is_(None), JobRow.mode != Mode.TEST_RUN.value),
-            )
-            .order_by(JobRow.finished_at.desc())
-            .limit(1)
-        )
-        return await self.get(job_id) if job_id else None
+        return Page([job_from_row(r, d, f) for r, d, f in rows], nxt)
 
     async def events(self, job_id: uuid.UUID, *, after: int = 0, limit: int = 500) -> list[Event]:
         rows = await self._s.scalars(
@@ -312,73 +298,6 @@ class JobRepository:
 
     # Leases ------------------------------------------------------------------------------
 
-    async def claim(
-        self,
-        *,
-        worker: str,
-        lease_ttl: timedelta,
-        max_running: int | None = None,
-        max_running_per_fabric: int | None = None,
-    ) -> tuple[uuid.UUID, int] | None:
-        """Take the lease of the oldest claimable job: queued, or running with an expired
-        lease (its worker died). Returns the job id and the new epoch."""
-        now = self._clock()
-        if self._pg:
-            await self._s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
-        live = and_(JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at >= now)
-        running = dict(
-            (
-                await self._s.execute(
-                    select(JobRow.fabric_id, func.count()).where(live).group_by(JobRow.fabric_id)
-                )
-            ).all()
-        )
-        total = sum(running.values())
-        if max_running is not None and total >= max_running:
-            return None
-        q = (
-            select(JobRow)
-            .where(
-                or_(
-                    JobRow.status == JobStatus.QUEUED.value,
-                    and_(JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now),
-                )
-            )
-            .order_by(JobRow.created_at, JobRow.id)
-            .limit(50)
-        )
-        if self._pg:
-            q = q.with_for_update(skip_locked=True)
-        for row in await self._s.scalars(q):
-            if (
-                max_running_per_fabric is not None
-                and running.get(row.fabric_id, 0) >= max_running_per_fabric
-            ):
-                continue
-            row.lease_owner = worker
-            row.lease_epoch += 1
-            row.lease_expires_at = now + lease_ttl
-            row.status = JobStatus.RUNNING.value
-            if row.started_at is None:
-                row.started_at = now
-            await self._s.flush()
-            return row.id, row.lease_epoch
-        return None
-
-    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
-        """Extend the lease; False when it is no longer ours."""
-        result = await self._s.execute(
-            update(JobRow)
-            .where(
-                JobRow.id == job_id,
-                JobRow.lease_epoch == epoch,
-                JobRow.status == JobStatus.RUNNING.value,
-            )
-            .values(lease_expires_at=self._clock() + lease_ttl)
-            .execution_options(synchronize_session=False)
-        )
-        return getattr(result, "rowcount", 0) == 1
-
     async def fence(self, job_id: uuid.UUID, epoch: int) -> Fenced:
         """Lock the job row and check that ``epoch`` still holds its lease, in one statement.
 
@@ -402,45 +321,6 @@ class JobRepository:
         return Fenced(job_id=job_id, device_id=found[0], cancel_requested=bool(found[1]))
 
     # Fenced writes (call fence() first in the same transaction) ----------------------------
-
-    async def step_started(self, job: Fenced, idx: int, *, name: str) -> None:
-        now = self._clock()
-        await self._s.execute(
-            update(STEPS)
-            .where(STEPS.c.job_id == job.job_id, STEPS.c.idx == idx)
-            .values(
-                status=StepStatus.RUNNING.value,
-                started_at=now,
-                finished_at=None,
-                runs=STEPS.c.runs + 1,
-                error=None,
-            )
-        )
-        await self._s.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(current_step=name))
-
-    async def step_finished(
-        self,
-        job: Fenced,
-        idx: int,
-        *,
-        status: StepStatus,
-        output: Mapping[str, Any] | None = None,
-        error: str | None = None,
-        progress_pct: int | None = None,
-    ) -> None:
-        now = self._clock()
-        values: dict[str, Any] = {"status": status.value, "finished_at": now, "error": error}
-        if output is not None:
-            values["output"] = dict(output)
-        await self._s.execute(
-            update(STEPS)
-            .where(STEPS.c.job_id == job.job_id, STEPS.c.idx == idx)
-            .values(started_at=func.coalesce(STEPS.c.started_at, now), **values)
-        )
-        if progress_pct is not None:
-            await self._s.execute(
-                update(JOBS).where(JOBS.c.id == job.job_id).values(progress=progress_pct)
-            )
 
     async def mark_steps(self, job: Fenced, names: Sequence[str], status: StepStatus) -> None:
         await self._s.execute(

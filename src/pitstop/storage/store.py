@@ -1,4 +1,5 @@
-"""The storage entry point: ``Store.unit()`` opens one transaction with every repository."""
+"""The storage entry point: ``Store.unit()`` opens one transaction with every repository;
+``Store.leases`` and ``Store.journal`` are the workers' claims and step boundaries."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pitstop.storage.devices import DeviceRepository
 from pitstop.storage.epochs import EpochRepository
 from pitstop.storage.fabrics import FabricRepository
 from pitstop.storage.jobs import JobRepository
+from pitstop.storage.journal import Journal
+from pitstop.storage.leases import Leases
 from pitstop.storage.overruns import OverrunRepository
 from pitstop.storage.tokens import TokenRepository
 
@@ -38,6 +41,22 @@ class Store:
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._journal: Journal | None = None
+        self._leases: Leases | None = None
+
+    @property
+    def journal(self) -> Journal:
+        """The engine's step-boundary writes, outside the session (``journal.py``)."""
+        if self._journal is None:
+            self._journal = Journal(self.db.connector, self.clock)
+        return self._journal
+
+    @property
+    def leases(self) -> Leases:
+        """Claims, heartbeats and job starts for workers (``leases.py``)."""
+        if self._leases is None:
+            self._leases = Leases(self.db.connector, self.clock)
+        return self._leases
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:

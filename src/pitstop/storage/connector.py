@@ -1,0 +1,268 @@
+"""The raw driver connection for the engine's hot path: transactions of named SQL statements,
+without the ORM or statement building.
+
+A worker writes at every step boundary (see ``journal.py``). Through the SQLAlchemy session
+that cost milliseconds of CPU per step, most of it building statements and, on SQLite, moving
+every DBAPI call (cursor, execute, fetch, commit) to aiosqlite's thread and back. Here a
+transaction is one call:
+
+- SQLite: a synchronous ``sqlite3`` connection owned by one thread; the whole transaction
+  (``BEGIN IMMEDIATE`` to ``COMMIT``) runs there in one hop. It takes the same per-process
+  write turn as the SQLAlchemy sessions (``Database.write_turn``), so writers stay fair.
+- PostgreSQL: a small asyncpg pool of its own, whose connections cache the prepared
+  statements.
+
+Statements are written once with ``?`` placeholders (rewritten to ``$n`` for PostgreSQL).
+Values are plain Python (UUID, aware datetime, bool, str, int, JSON already as text) and
+converted here to what each driver stores, matching the SQLAlchemy column types.
+Schema and migrations stay with SQLAlchemy and Alembic (ADR 0007).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+Row = tuple[Any, ...]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement of a transaction body. The body gets back the first row (``fetch``), all
+    rows (``fetch_all``) or the number of rows changed; ``rows`` makes it an executemany."""
+
+    sql: str
+    args: Sequence[Any] = ()
+    rows: Sequence[Sequence[Any]] | None = None
+    fetch: bool = False
+    fetch_all: bool = False
+    lock: str = ""  # e.g. "FOR UPDATE", on PostgreSQL; a SQLite transaction holds the write lock
+
+
+# A transaction body: yields its queries, gets each one's result back, returns its own. Plain
+# generators let one body run synchronously in the SQLite thread and asynchronously on
+# asyncpg, with its decisions (fence checks, status transitions, hashes) written once.
+Body = Callable[[], Generator[Query, Any, T]]
+
+
+class Connector:
+    postgres = False
+
+    async def transaction(self, body: Body[T]) -> T:
+        """Run ``body`` in one write transaction: committed when it returns, rolled back
+        when it raises."""
+        raise NotImplementedError
+
+    async def read(self, body: Body[T]) -> T:
+        """Run ``body``, which only reads, without taking a write turn."""
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
+        """One statement as a transaction of its own, and its first row. On SQLite it takes
+        no write turn, so there it may only read."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+# SQLite ------------------------------------------------------------------------------------
+
+
+def _sqlite_value(value: Any) -> Any:
+    # As SQLAlchemy stores them: Uuid as 32 hex digits, UTCDateTime as naive UTC text.
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _sqlite_args(args: Sequence[Any]) -> list[Any]:
+    return [_sqlite_value(v) for v in args]
+
+
+class SqliteConnector(Connector):
+    def __init__(self, path: str, *, busy_timeout_ms: int, turn: Any) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._turn = turn  # () -> async context manager: the process's write turn
+        # One thread, one connection: sqlite3 objects stay on the thread that made them.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pitstop-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn = conn
+        return self._conn
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _run_sync(self, body: Body[T], begin: str) -> T:
+        conn = self._connection()
+        conn.execute(begin)
+        try:
+            steps = body()
+            result: Any = None
+            while True:
+                try:
+                    q = steps.send(result)
+                except StopIteration as done:
+                    conn.execute("COMMIT")
+                    value: T = done.value
+                    return value
+                if q.rows is not None:
+                    result = conn.executemany(q.sql, [_sqlite_args(r) for r in q.rows]).rowcount
+                    continue
+                cursor = conn.execute(q.sql, _sqlite_args(q.args))
+                if q.fetch_all:
+                    result = [tuple(r) for r in cursor.fetchall()]
+                elif q.fetch:
+                    row = cursor.fetchone()
+                    result = None if row is None else tuple(row)
+                    cursor.close()
+                else:
+                    result = cursor.rowcount
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def transaction(self, body: Body[T]) -> T:
+        async with self._turn():
+            result: T = await self._call(self._run_sync, body, "BEGIN IMMEDIATE")
+            return result
+
+    async def read(self, body: Body[T]) -> T:
+        # A deferred transaction: one consistent snapshot, beside any writer (WAL).
+        result: T = await self._call(self._run_sync, body, "BEGIN")
+        return result
+
+    def _fetchone_sync(self, sql: str, args: Sequence[Any]) -> Row | None:
+        row = self._connection().execute(sql, _sqlite_args(args)).fetchone()
+        return None if row is None else tuple(row)
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
+        # A read needs no write turn: WAL lets it run beside a writer.
+        row: Row | None = await self._call(self._fetchone_sync, sql, args)
+        return row
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await self._call(self._close_sync)
+        self._thread.shutdown(wait=True)
+
+
+# PostgreSQL --------------------------------------------------------------------------------
+
+
+def _count(status: str) -> int:
+    """Rows changed, from asyncpg's command tag ("UPDATE 1", "INSERT 0 3")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as asyncpg's ``$1, $2, ...`` (the named queries hold no literal ?)."""
+    parts = sql.split("?")
+    out = [parts[0]]
+    for n, part in enumerate(parts[1:], start=1):
+        out.append(f"${n}{part}")
+    return "".join(out)
+
+
+class PostgresConnector(Connector):
+    """A small asyncpg pool of its own: checking a connection out of SQLAlchemy's pool costs
+    a ping round trip and two greenlet switches, more than a step boundary itself."""
+
+    def __init__(self, engine: AsyncEngine, *, max_size: int = 10) -> None:
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        self._sql: dict[str, str] = {}
+
+    def _pg(self, sql: str) -> str:
+        found = self._sql.get(sql)
+        if found is None:
+            found = self._sql[sql] = _numbered(sql)
+        return found
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=0, max_size=self._max_size
+                    )
+        return self._pool
+
+    postgres = True
+
+    async def transaction(self, body: Body[T]) -> T:
+        pool = await self._get_pool()
+        async with pool.acquire() as raw, raw.transaction():
+            return await self._drive(raw, body)
+
+    async def read(self, body: Body[T]) -> T:
+        pool = await self._get_pool()
+        async with pool.acquire() as raw, raw.transaction(readonly=True):
+            return await self._drive(raw, body)
+
+    async def _drive(self, raw: Any, body: Body[T]) -> T:
+        steps = body()
+        result: Any = None
+        while True:
+            try:
+                q = steps.send(result)
+            except StopIteration as done:
+                value: T = done.value
+                return value
+            sql = self._pg(f"{q.sql} {q.lock}" if q.lock else q.sql)
+            if q.rows is not None:
+                await raw.executemany(sql, q.rows)
+                result = len(q.rows)
+            elif q.fetch_all:
+                result = [tuple(r) for r in await raw.fetch(sql, *q.args)]
+            elif q.fetch:
+                row = await raw.fetchrow(sql, *q.args)
+                result = None if row is None else tuple(row)
+            else:
+                result = _count(await raw.execute(sql, *q.args))
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
+        pool = await self._get_pool()
+        async with pool.acquire() as raw:
+            row = await raw.fetchrow(self._pg(sql), *args)
+            return None if row is None else tuple(row)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,257 @@
+"""The job journal: what a worker writes at every step boundary, as one fenced transaction of
+named SQL statements on the raw driver connection (``connector.py``).
+
+A boundary records the step that ended, the log lines buffered since the last write, the
+job's progress and the start of the next step (or the end of the job), after the fence: the
+first statement updates the job row only while ``lease_epoch`` is the one the worker claimed
+with, so it both locks the row (no claim can move the epoch until the transaction ends) and
+refuses a zombie's write with ``LeaseLost``. A requested cancel stops the next step from
+starting; the runner then rolls back.
+
+Claims and heartbeats are in ``leases.py``; the repositories (``jobs.py``) keep the rest:
+enqueue, reads, cancel, retry.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pitstop.domain.jobs import JobStatus, JobType, Mode, StepStatus
+from pitstop.storage.clock import Clock
+from pitstop.storage.connector import Connector, Query
+from pitstop.storage.jobs import Fenced, LeaseLost, PendingEvent
+
+_RUNNING = JobStatus.RUNNING.value
+
+# The fence. It also writes the job's progress and, unless a cancel was requested, the name
+# of the step about to start.
+FENCE = f"""
+UPDATE jobs SET
+  progress = COALESCE(?, progress),
+  current_step = CASE WHEN cancel_requested THEN current_step ELSE COALESCE(?, current_step) END
+WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
+RETURNING device_id, cancel_requested
+"""
+ADD_EVENT = """
+INSERT INTO job_events (job_id, at, level, step, device, message, data)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+END_STEP = """
+UPDATE job_steps SET status = ?, finished_at = ?, error = ?, output = COALESCE(?, output),
+  started_at = COALESCE(started_at, ?)
+WHERE job_id = ? AND idx = ?
+"""
+START_STEP = f"""
+UPDATE job_steps SET status = '{StepStatus.RUNNING.value}', started_at = ?, finished_at = NULL,
+  runs = runs + 1, error = NULL
+WHERE job_id = ? AND idx = ?
+"""
+END_JOB = """
+UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, current_step = NULL,
+  lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ?
+"""
+RELEASE_DEVICE = """
+DELETE FROM device_locks
+WHERE device_id = (SELECT device_id FROM jobs WHERE id = ?) AND job_id = ?
+"""
+DEVICE_STATUS = "SELECT status FROM devices WHERE id = ?"
+LAST_STEP_OUTPUT = f"""
+SELECT j.id, s.output FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.name = ?
+WHERE j.device_id = ? AND j.type = ? AND j.status = '{JobStatus.SUCCEEDED.value}'
+  AND (j.mode IS NULL OR j.mode <> '{Mode.TEST_RUN.value}')
+ORDER BY j.finished_at DESC
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnd:
+    idx: int
+    status: StepStatus
+    output: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnd:
+    status: JobStatus
+    result: Mapping[str, Any]
+    error: str | None = None
+
+
+def _json(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))
+
+
+def fence(
+    job_id: uuid.UUID, epoch: int, *, progress: int | None = None, step: str | None = None
+) -> Generator[Query, Any, Fenced]:
+    """The first statement of every fenced body; raises ``LeaseLost`` when ``epoch`` no
+    longer holds the lease (the transaction then writes nothing)."""
+    row = yield Query(FENCE, (progress, step, job_id, epoch), fetch=True)
+    if row is None:
+        raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+    return Fenced(job_id=job_id, device_id=uuid.UUID(str(row[0])), cancel_requested=bool(row[1]))
+
+
+def add_events(job_id: uuid.UUID, events: Sequence[PendingEvent]) -> Generator[Query, Any, None]:
+    if events:
+        yield Query(
+            ADD_EVENT,
+            rows=[
+                (job_id, e.at, e.level.value, e.step, e.device, e.message, json.dumps(dict(e.data)))
+                for e in events
+            ],
+        )
+
+
+def _one_statement(
+    job_id: uuid.UUID,
+    epoch: int,
+    now: datetime,
+    events: Sequence[PendingEvent],
+    ended: StepEnd | None,
+    progress: int | None,
+    start: tuple[int, str] | None,
+    finish: JobEnd | None,
+) -> tuple[str, list[Any]]:
+    """The boundary as one PostgreSQL statement: a single round trip, atomic by itself.
+
+    Every part joins the fence ``f``, so nothing is written when the epoch moved on; the next
+    step starts only when ``f`` says no cancel was requested. The statements are the same as
+    the SQLite path's; a job row is updated once (fence and end in one UPDATE), since
+    PostgreSQL does not allow two updates of one row in one statement.
+    """
+    args: list[Any] = [progress]
+    sets = "progress = COALESCE(?::int, progress)"
+    if finish is not None:
+        sets += (
+            ", status = ?, result = ?::json, error = ?, finished_at = ?::timestamptz,"
+            " current_step = NULL, lease_owner = NULL, lease_expires_at = NULL"
+        )
+        args += [finish.status.value, _json(finish.result), finish.error, now]
+    else:
+        sets += (
+            ", current_step = CASE WHEN cancel_requested THEN current_step"
+            " ELSE COALESCE(?::varchar, current_step) END"
+        )
+        args.append(start[1] if start else None)
+    parts = [
+        f"f AS (UPDATE jobs SET {sets} WHERE id = ? AND lease_epoch = ? AND status = "
+        f"'{_RUNNING}' RETURNING id, device_id, cancel_requested)"
+    ]
+    args += [job_id, epoch]
+    if events:
+        parts.append(
+            "ev AS (INSERT INTO job_events (job_id, at, level, step, device, message, data)"
+            " SELECT f.id, e.at, e.level, e.step, e.device, e.message, e.data::json"
+            " FROM f, unnest(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[]) WITH ORDINALITY AS e(at, level, step, device, message, data, n)"
+            " ORDER BY e.n)"
+        )
+        args += [
+            [e.at for e in events],
+            [e.level.value for e in events],
+            [e.step for e in events],
+            [e.device for e in events],
+            [e.message for e in events],
+            [json.dumps(dict(e.data)) for e in events],
+        ]
+    if ended is not None:
+        parts.append(
+            "se AS (UPDATE job_steps s SET status = ?, finished_at = ?::timestamptz, error = ?,"
+            " output = COALESCE(?::json, s.output),"
+            " started_at = COALESCE(s.started_at, ?::timestamptz)"
+            " FROM f WHERE s.job_id = f.id AND s.idx = ?)"
+        )
+        args += [ended.status.value, now, ended.error, _json(ended.output), now, ended.idx]
+    if start is not None and finish is None:
+        parts.append(
+            f"ss AS (UPDATE job_steps s SET status = '{StepStatus.RUNNING.value}',"
+            " started_at = ?::timestamptz, finished_at = NULL, runs = s.runs + 1, error = NULL"
+            " FROM f WHERE s.job_id = f.id AND s.idx = ? AND NOT f.cancel_requested)"
+        )
+        args += [now, start[0]]
+    if finish is not None:
+        parts.append(
+            "rl AS (DELETE FROM device_locks l USING f"
+            " WHERE l.device_id = f.device_id AND l.job_id = f.id)"
+        )
+    return "WITH " + ", ".join(parts) + " SELECT device_id, cancel_requested FROM f", args
+
+
+class Journal:
+    def __init__(self, connector: Connector, clock: Clock) -> None:
+        self.connector = connector
+        self.clock = clock
+
+    async def boundary(
+        self,
+        job_id: uuid.UUID,
+        epoch: int,
+        *,
+        events: Sequence[PendingEvent] = (),
+        ended: StepEnd | None = None,
+        progress: int | None = None,
+        start: tuple[int, str] | None = None,
+        finish: JobEnd | None = None,
+    ) -> Fenced:
+        """One fenced transaction; raises ``LeaseLost`` (writing nothing) when ``epoch`` no
+        longer holds the lease. ``start`` is skipped when a cancel was requested."""
+        now = self.clock()
+        if finish is not None and finish.status is JobStatus.SUCCEEDED:
+            progress = 100
+        if self.connector.postgres:
+            sql, args = _one_statement(job_id, epoch, now, events, ended, progress, start, finish)
+            found = await self.connector.fetchone(sql, args)
+            if found is None:
+                raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
+            return Fenced(
+                job_id=job_id, device_id=uuid.UUID(str(found[0])), cancel_requested=bool(found[1])
+            )
+
+        def body() -> Generator[Query, Any, Fenced]:
+            row = yield from fence(
+                job_id, epoch, progress=progress, step=start[1] if start else None
+            )
+            yield from add_events(job_id, events)
+            if ended is not None:
+                output = _json(ended.output)
+                yield Query(
+                    END_STEP,
+                    (ended.status.value, now, ended.error, output, now, job_id, ended.idx),
+                )
+            if start is not None and not row.cancel_requested:
+                yield Query(START_STEP, (now, job_id, start[0]))
+            if finish is not None:
+                result = _json(finish.result)
+                yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))
+                yield Query(RELEASE_DEVICE, (job_id, job_id))
+            return row
+
+        return await self.connector.transaction(body)
+
+    async def device_status(self, device_id: uuid.UUID) -> str:
+        row = await self.connector.fetchone(DEVICE_STATUS, (device_id,))
+        if row is None:
+            raise LookupError(f"device {device_id} does not exist")
+        return str(row[0])
+
+    async def last_step_output(
+        self, device_id: uuid.UUID, job_type: JobType, step: str
+    ) -> tuple[uuid.UUID, dict[str, Any]] | None:
+        """The id of the device's last succeeded ``job_type`` job (test runs aside) and the
+        output of its step ``step``; None when there is none."""
+        row = await self.connector.fetchone(LAST_STEP_OUTPUT, (step, device_id, job_type.value))
+        if row is None:
+            return None
+        output = row[1]
+        if isinstance(output, str | bytes):
+            output = json.loads(output)
+        return uuid.UUID(str(row[0])), dict(output or {})
