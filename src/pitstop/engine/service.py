@@ -46,7 +46,10 @@ class JobService:
         via: Via,
         force: bool = False,
         force_reason: str | None = None,
+        override: Mapping[str, Any] | None = None,
     ) -> Job:
+        """Queue a job. ``override``: an admin went ahead despite a failed or stale test run;
+        what was overridden is audited as ``job.override`` in the same transaction."""
         if actor.role is Role.VIEWER:
             raise Forbidden("viewers may not start jobs")
         forced = check_force(role=actor.role, force=force, force_reason=force_reason)
@@ -124,6 +127,19 @@ class JobService:
                     **({"forced": forced} if forced is not None else {}),
                 },
             )
+            if override is not None:
+                await u.audit.append(
+                    actor=actor.name,
+                    action="job.override",
+                    via=via.value,
+                    fabric=dev.fabric,
+                    device=dev.name,
+                    device_id=dev.id,
+                    reason=reason,
+                    ticket=ticket,
+                    job_id=job_id,
+                    details=dict(override),
+                )
             return await u.jobs.get(job_id)
 
     async def cancel(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:

@@ -215,6 +215,7 @@ async def start_activation(request: Request, job_ref: str) -> Response:
         who.require(Role.ADMIN)
     params = dict(test.params)
     end = params.get("expected_end")
+    overridden = test.status is not JobStatus.SUCCEEDED or stale
     job = await JobService(store).submit(
         job_type=JobType.ACTIVATE,
         device=str(test.device_id),
@@ -226,25 +227,14 @@ async def start_activation(request: Request, job_ref: str) -> Response:
         expected_end=datetime.fromisoformat(end) if end else None,
         actor=actor,
         via=Via.WEB,
+        override={
+            "test_run": str(test.id),
+            "test_run_status": test.status.value,
+            "newer_job": str(latest[0].id) if stale else None,
+        }
+        if overridden
+        else None,
     )
-    if test.status is not JobStatus.SUCCEEDED or stale:
-        async with store.unit() as u:
-            await u.audit.append(
-                actor=actor.name,
-                action="job.override",
-                via=Via.WEB.value,
-                fabric=job.fabric,
-                device=job.device,
-                device_id=job.device_id,
-                reason=params.get("reason"),
-                ticket=params.get("ticket"),
-                job_id=job.id,
-                details={
-                    "test_run": str(test.id),
-                    "test_run_status": test.status.value,
-                    "newer_job": str(latest[0].id) if stale else None,
-                },
-            )
     return redirect(f"{PREFIX}/wizard/{job.id}/progress")
 
 
