@@ -93,6 +93,15 @@ def refusal(device: str, pools: Sequence[Pool]) -> BudgetExceeded | None:
     )
 
 
+def reservation(pools: Sequence[Pool], *, forced: str | None) -> dict[str, Any]:
+    """What the audit row of a change that leaves service records: the pools it took a slot
+    in (a device in no pool leaves its audit row as it always was) and an admin's force."""
+    out: dict[str, Any] = {"reserved": [p.name for p in pools]} if pools else {}
+    if forced is not None:
+        out["forced"] = forced
+    return out
+
+
 def unavailable_count(statuses: Mapping[str, DeviceStatus], members: Sequence[str]) -> int:
     """How many of ``members`` are unavailable given ``statuses`` (used to replay history)."""
     return sum(1 for m in members if statuses.get(m) in UNAVAILABLE)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pitstop.domain.budgets import ROLE_PREFIX
 from pitstop.domain.health import CheckResult, CheckStatus, evaluate, interface_rates, overall
-from pitstop.domain.inventory import Budget, Device
+from pitstop.domain.inventory import Budget
 from pitstop.domain.jobs import JobType, Level, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.redundancy import GroupState, Member, check_redundancy
-from pitstop.domain.roles import Via
 from pitstop.engine.codec import health_from_json, health_to_json, rates_to_json
-from pitstop.engine.context import StepContext, StepFailed, parse_time
-from pitstop.storage.jobs import Fenced
+from pitstop.engine.context import StepContext, StepFailed
 from pitstop.storage.store import Unit
+from pitstop.storage.transitions import Standing
 
 
 def _results(results: list[CheckResult]) -> list[dict[str, Any]]:
@@ -32,55 +32,57 @@ async def validate_status(ctx: StepContext, expected: DeviceStatus) -> dict[str,
     return {"status": status.value}
 
 
+def _judged(
+    *,
+    device: str,
+    role: str,
+    same_role: Sequence[Member],
+    groups: Sequence[GroupState],
+    cap: Budget | None,
+) -> list[CheckResult]:
+    # The fabric's role budget is checked like one more group, so a test run reports it too.
+    states = list(groups)
+    if cap is not None:
+        states.append(GroupState(f"{ROLE_PREFIX}{role}", cap, tuple(same_role)))
+    return check_redundancy(device=device, role=role, same_role=same_role, groups=states)
+
+
 async def _redundancy(ctx: StepContext, u: Unit) -> list[CheckResult]:
     same_role, groups = await u.devices.redundancy_view(ctx.device)
-    members = [Member(n, s) for n, s in same_role]
-    states = [
-        GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in m)) for g, b, m in groups
-    ]
-    # The fabric's role budget is checked like one more group, so a test run reports it too.
     cap = (await u.budgets.policy(ctx.device.fabric_id)).role_budget(ctx.device.role)
-    if cap is not None:
-        states.append(GroupState(f"{ROLE_PREFIX}{ctx.device.role}", cap, tuple(members)))
-    return check_redundancy(
-        device=ctx.device.name, role=ctx.device.role, same_role=members, groups=states
+    return _judged(
+        device=ctx.device.name,
+        role=ctx.device.role,
+        same_role=[Member(n, s) for n, s in same_role],
+        groups=[
+            GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in m)) for g, b, m in groups
+        ],
+        cap=cap,
     )
 
 
+def _refuse_unredundant(standing: Standing) -> None:
+    """The redundancy check on the rows the draining transition locked and read."""
+    results = _judged(
+        device=standing.device,
+        role=standing.role,
+        same_role=standing.same_role,
+        groups=[GroupState(p.name, p.budget, p.members) for p in standing.groups],
+        cap=standing.policy.role_budget(standing.role),
+    )
+    failed = [r for r in results if r.status is CheckStatus.FAIL]
+    if failed:
+        raise StepFailed("; ".join(r.message for r in failed), {"redundancy": _results(failed)})
+
+
 async def mark_draining(ctx: StepContext) -> dict[str, Any]:
-    """Take the device out of its groups' capacity: redundancy is checked again in the same
-    transaction as the status change, under the fabric's lock, so two activations that both
-    passed validation can never both take a group past its budget."""
-
-    async def write(u: Unit, _: Fenced) -> Device:
-        await u.fabrics.lock(ctx.device.fabric_id)
-        current = await u.devices.get(ctx.device.id)
-        if current.status is DeviceStatus.DRAINING:
-            return current  # an earlier run of this step got here
-        if ctx.params.checks.redundancy.enabled:
-            failed = [r for r in await _redundancy(ctx, u) if r.status is CheckStatus.FAIL]
-            if failed:
-                raise StepFailed(
-                    "; ".join(r.message for r in failed),
-                    {"redundancy": _results(failed)},
-                )
-        params = ctx.job.params
-        return await u.devices.change_status(
-            ctx.device.id,
-            target=DeviceStatus.DRAINING,
-            actor=ctx.actor,
-            via=Via.ENGINE,
-            reason=params.get("reason"),
-            ticket=params.get("ticket"),
-            job_id=ctx.job.id,
-            expected_end=parse_time(params.get("expected_end")),
-            if_needed=True,
-            # The budget slot is reserved here, in this transaction (storage/budgets.py).
-            force_reason=params.get("force_reason"),
-        )
-
-    ctx.device = await ctx.fenced(write)
-    await ctx.info("status draining", status="draining")
+    """Take the device out of its groups' capacity. In one transaction, under the fabric's
+    lock (``storage/transitions.py``): redundancy is checked again (unless switched off), the
+    budget slots are reserved and the status changes, so two activations that both passed
+    validation can never both take a group past its budget. A device already draining (an
+    earlier run of this step) is left as is."""
+    enabled = ctx.params.checks.redundancy.enabled
+    await ctx.set_status(DeviceStatus.DRAINING, judge=_refuse_unredundant if enabled else None)
     return {"status": ctx.device.status.value, "version": ctx.device.version}
 
 

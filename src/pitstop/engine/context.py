@@ -136,9 +136,12 @@ class StepContext:
         *,
         reason: str | None = None,
         attention: str | None = None,
+        judge: transitions.Judge | None = None,
     ) -> Device:
         """Move the device, fenced and audited (via engine, with this job's id), together
-        with the buffered log lines. An earlier run of the step may have done it already."""
+        with the buffered log lines. An earlier run of the step may have done it already.
+        Leaving service reserves budget slots (the job's ``force_reason`` applies), after
+        ``judge`` saw the same rows."""
         params = self.job.params
         pending, self.pending = self.pending, []
         try:
@@ -154,6 +157,8 @@ class StepContext:
                 ticket=params.get("ticket"),
                 expected_end=parse_time(params.get("expected_end")),
                 attention_reason=attention,
+                forced=params.get("force_reason"),
+                judge=judge,
             )
         except BaseException:
             self.pending = pending + self.pending

@@ -12,18 +12,31 @@ See ADR 0008.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pitstop.domain.budgets import Pool, refusal, role_pool
+from pitstop.domain.budgets import Pool, refusal, reservation, role_pool
 from pitstop.domain.errors import NotFound
 from pitstop.domain.inventory import Budget
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.policy import FabricPolicy, check_allowed, stored_role_budgets
 from pitstop.domain.redundancy import Member
 from pitstop.storage.tables import DeviceGroupRow, DeviceRow, FabricRow, GroupRow
+
+
+def group_pools(rows: Iterable[tuple[str, str, str, str]]) -> list[Pool]:
+    """The group pools of one device from ``(group, max_unavailable, member, status)`` rows:
+    by group name, members by name (shared with the engine's ``transitions``)."""
+    groups: dict[str, tuple[str, list[Member]]] = {}
+    for gname, budget, member, status in rows:
+        groups.setdefault(gname, (budget, []))[1].append(Member(member, DeviceStatus(status)))
+    return [
+        Pool(g, Budget.parse(b), tuple(sorted(m, key=lambda x: x.name)))
+        for g, (b, m) in sorted(groups.items())
+    ]
 
 
 async def lock_fabric(session: AsyncSession, fabric_id: uuid.UUID) -> None:
@@ -90,13 +103,7 @@ class BudgetRepository:
             .join(mine, mine.c.group_id == GroupRow.id)
             .where(mine.c.device_id == device_id)
         )
-        groups: dict[str, tuple[str, list[Member]]] = {}
-        for gname, budget, member, status in rows.all():
-            groups.setdefault(gname, (budget, []))[1].append(Member(member, DeviceStatus(status)))
-        pools = [
-            Pool(g, Budget.parse(b), tuple(sorted(m, key=lambda x: x.name)))
-            for g, (b, m) in sorted(groups.items())
-        ]
+        pools = group_pools(rows.all())
         cap = policy.role_budget(role)
         if cap is not None:
             pools.append(role_pool(role, cap, await self._role_members(fabric_id, role)))
@@ -163,8 +170,4 @@ class BudgetRepository:
             role=row.role,
             forced=forced,
         )
-        # A device in no pool leaves its audit row as it always was.
-        out: dict[str, Any] = {"reserved": [p.name for p in pools]} if pools else {}
-        if forced is not None:
-            out["forced"] = forced
-        return out
+        return reservation(pools, forced=forced)
