@@ -39,13 +39,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from planner import fabric
 
+from pitstop.domain.campaign_estimates import dispatch_order
 from pitstop.domain.campaign_window import WindowDevice, next_devices
 from pitstop.domain.campaigns import DeviceState
 from pitstop.domain.makespan import MakespanBound, TimedDevice, makespan_bound
 from pitstop.domain.planner import PlanRequest, plan
 
 
-def durations(names: list[str], seed: int, sigma: float, outliers: float) -> dict[str, float]:
+def durations(
+    names: list[str], seed: int, sigma: float, outliers: float, rack_sigma: float = 0.0
+) -> dict[str, float]:
     rng = random.Random(seed)
     out = {}
     for n in names:
@@ -53,6 +56,16 @@ def durations(names: list[str], seed: int, sigma: float, outliers: float) -> dic
         if rng.random() < outliers:
             d *= 5
         out[n] = d
+    if rack_sigma:
+        # Racks of slower or faster hardware: one factor per rack (the spines share one),
+        # drawn from a second stream so the per-device draws above stay the same.
+        racks = random.Random(seed + 1)
+        factor: dict[str, float] = {}
+        for n in names:
+            rack = n.split("-")[0] if n.startswith("r") else "spines"
+            if rack not in factor:
+                factor[rack] = racks.lognormvariate(0.0, rack_sigma)
+            out[n] *= factor[rack]
     return out
 
 
@@ -82,7 +95,11 @@ def remaining_path(req: PlanRequest, dur: dict[str, float]) -> dict[str, float]:
     return {d.name: walk(d.name) for d in req.devices}
 
 
-def sliding_window(req: PlanRequest, order: list[str], dur: dict[str, float]) -> float:
+def sliding_window(
+    req: PlanRequest, order: list[str], dur: dict[str, float], *, online: float | None = None
+) -> float:
+    """The simulated makespan. With ``online`` (the campaign's expected duration) the window
+    runs over ``dispatch_order``: estimates from the durations of the devices done so far."""
     by_name = {d.name: d for d in req.devices}
     after: dict[str, list[str]] = {}
     for a, b in req.dependencies:
@@ -101,6 +118,15 @@ def sliding_window(req: PlanRequest, order: list[str], dur: dict[str, float]) ->
             WindowDevice(n, by_name[n].role, by_name[n].groups, state[n], tuple(after.get(n, ())))
             for n in order
         ]
+        if online is not None:
+            measured = {n: dur[n] for n, st in state.items() if st is DeviceState.DONE}
+            window = dispatch_order(
+                window,
+                measured=measured,
+                expected_s=online,
+                slots=req.capacities,
+                concurrency=req.concurrency,
+            )
         for name in next_devices(
             window,
             roles_before=roles_before,
@@ -132,13 +158,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma of durations")
     ap.add_argument("--outliers", type=float, default=0.05, help="share of 5x slower devices")
+    ap.add_argument(
+        "--rack-sigma", type=float, default=0.0, help="lognormal sigma of a per-rack factor"
+    )
     args = ap.parse_args()
     req = fabric(args.devices)
     result = plan(req)
-    dur = durations([d.name for d in req.devices], args.seed, args.sigma, args.outliers)
+    dur = durations(
+        [d.name for d in req.devices], args.seed, args.sigma, args.outliers, args.rack_sigma
+    )
     lb = lower_bound(req, dur)
     bound = lb.value
     window = sliding_window(req, list(result.order), dur)
+    # What the campaign driver does: the plan's order refined at every tick by the durations
+    # measured so far, the expected duration (5 minutes here) before any device finished.
+    online = sliding_window(req, list(result.order), dur, online=300.0)
     # For reference only: a dispatcher that knew every duration in advance (per role layer,
     # the longest remaining path of durations first, then the longest device). The real one
     # cannot know them: it sees the expected durations, the same for every device here.
@@ -157,7 +191,8 @@ def main() -> None:
     median = sorted(dur.values())[len(dur) // 2]
     print(
         f"{args.devices} devices, concurrency {req.concurrency}, {result.wave_count} planned "
-        f"waves; durations lognormal sigma {args.sigma}, {args.outliers:.0%} at 5x: "
+        f"waves; durations lognormal sigma {args.sigma}, {args.outliers:.0%} at 5x, "
+        f"rack factor sigma {args.rack_sigma}: "
         f"median {median / 60:.1f} min, max {max(dur.values()) / 60:.1f} min"
     )
     print(
@@ -167,16 +202,20 @@ def main() -> None:
         + f") -> bound {bound / 60:.1f} min"
     )
     for label, value in (
-        ("sliding window", window),
+        ("sliding window, plan order", window),
+        ("sliding window, online estimates", online),
         ("sliding window, clairvoyant (reference)", clairvoyant),
         ("wave barriers (planned waves)", barriers),
         ("ansible serial batches (ignores groups)", serial),
     ):
         print(f"{label:<44} {value / 60:8.1f} min  {value / bound:5.3f}x bound")
     # A schedule that keeps every rule cannot beat a valid bound (see pitstop.domain.makespan).
-    assert min(window, clairvoyant, barriers) >= bound * (1 - 1e-9), "a schedule beat the bound"
+    assert min(window, online, clairvoyant, barriers) >= bound * (1 - 1e-9), (
+        "a schedule beat the bound"
+    )
     print(
-        f"sliding window vs wave barriers: {barriers / window:.2f}x faster; target <= 1.05x bound"
+        f"sliding window (online) vs wave barriers: {barriers / online:.2f}x faster; "
+        "target <= 1.05x bound"
     )
 
 
