@@ -1,24 +1,34 @@
 """Campaign makespan benchmark: the sliding window against the lower bound and against
 wave barriers, on 1,000 simulated devices with skewed durations.
 
-    .venv/bin/python bench/campaign.py [--devices 1000] [--seed 7]
+    .venv/bin/python bench/campaign.py [--devices 1000] [--seed 7] [--sigma 0.5]
+        [--outliers 0.05] [--rack-sigma 0]
 
 What is simulated, exactly: time. No job runs; each device's whole maintenance (enter,
 action, exit) takes a duration drawn once from a skewed distribution: lognormal, median 5
 minutes, sigma 0.5 by default, and by default one device in twenty five times slower (a
-stuck drain, a slow reboot). The dispatcher is the real one,
+stuck drain, a slow reboot). ``--rack-sigma`` adds a lognormal factor per rack (racks of
+slower or faster hardware; the spines share one). The dispatcher is the real one,
 ``pitstop.domain.campaign_window.next_devices``, called at every simulated completion with
-the devices' states, exactly as the campaign driver calls it every tick, over the order
-made by the real planner.
+the devices' states, exactly as the campaign driver calls it every tick: once over the
+planner's order as it is, once over ``campaign_estimates.dispatch_order`` (what the driver
+does: the order refined by the durations measured on the devices done so far, with the
+campaign's expected duration of 5 minutes before any finished). Neither sees a device's
+duration before it finished.
 
 The fleet is the planner benchmark's (racks of 20 leaves with max_unavailable 4, MLAG pairs
 with 1, the leaf role with 10 %, one spine per 50 leaves with 25 %, ``leaf before spine``,
 a three-leaf chain in each rack) and the global concurrency is N / 12.
 
 Compared:
-* the lower bound on the makespan: the largest of the total work over the concurrency, each
-  group's work over its capacity, the longest device, the longest chain of durations, and
-  the role layers (leaf work bound plus spine work bound);
+* the lower bound on the makespan, ``pitstop.domain.makespan.makespan_bound`` on the very
+  durations simulated (its docstring proves each term): per group and for the concurrency
+  cap, the work over the slots, the longest member and the pigeonhole term; the longest
+  chain of durations; and the role layers added (leaf bound plus spine bound). Every
+  simulated schedule is checked against it (and against the group capacities): one that
+  beat it would stop the benchmark with an error;
+* a clairvoyant reference that no real campaign can be: the window over an order that knows
+  every duration (per layer, the longest remaining path of durations first);
 * wave barriers: the planner's waves run one after another, each waiting for its slowest
   device (safe, like Ansible ``serial`` with batches that respect the groups);
 * Ansible ``serial`` proper: fixed batches of N / 12 devices in plan order, each waiting for
