@@ -30,6 +30,7 @@ from pathlib import Path
 from pitstop.api.importing import run_import
 from pitstop.api.startup import SYSTEM
 from pitstop.domain.campaigns import FINISHED
+from pitstop.domain.makespan import TimedDevice, makespan_bound
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.drivers.simulated import SimulatedDriverFactory
@@ -128,6 +129,15 @@ async def run(devices: int, concurrency: int, seed: int, directory: Path) -> Non
         "work/C": sum(dur.values()) / concurrency,
         "group work/k": max(w / caps[g] for g, w in groups.items()),
         "longest device": max(dur.values()),
+        # The same groups through pitstop.domain.makespan, which adds the pigeonhole terms.
+        "slot sequences": makespan_bound(
+            [
+                TimedDevice(d.name, d.role, tuple(g for g in d.groups if g in caps), dur[d.name])
+                for d in rows
+            ],
+            capacities=caps,
+            concurrency=concurrency,
+        ).work,
     }
     bound = max(terms.values())
     waves = campaign.plan["waves"]

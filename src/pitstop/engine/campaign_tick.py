@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pitstop.domain.campaign_estimates import dispatch_order
 from pitstop.domain.campaign_records import Campaign, CampaignDevice
 from pitstop.domain.campaign_window import (
     HOLDS_GROUPS,
@@ -287,8 +288,21 @@ class Decision:
             self.log(Level.WARNING, f"{name} skipped: a dependency failed or was skipped", name)
         holding = {d.name for d in self.devices if self.state[d.position] in HOLDS_GROUPS}
         slots, used = slots_and_use(budgets=budgets, fleet=self.fleet_list, holding=holding)
+        # The plan's order, refined by the durations measured on the devices done so far.
+        measured = {
+            d.name: took
+            for d in self.devices
+            if self.state[d.position] is S.DONE and (took := d.duration_s(self.now)) is not None
+        }
+        e = self.spec.expected
         chosen = next_devices(
-            self.window(),
+            dispatch_order(
+                self.window(),
+                measured=measured,
+                expected_s=e.enter_s + e.action_s + e.exit_s,
+                slots=slots,
+                concurrency=self.spec.concurrency,
+            ),
             roles_before=self.c.plan.get("roles_before", {}),
             concurrency=self.spec.concurrency,
             slots=slots,
