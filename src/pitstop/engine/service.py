@@ -111,26 +111,22 @@ class JobService:
                 steps=plans(job_type, mode),
                 created_by=actor.name,
             )
-            await u.audit.append(
-                actor=actor.name,
-                action="job.submit",
-                via=via.value,
-                fabric=dev.fabric,
-                device=dev.name,
-                device_id=dev.id,
-                reason=reason,
-                ticket=ticket,
-                job_id=job_id,
-                details={
-                    "type": job_type.value,
-                    "mode": mode.value if mode else None,
-                    **({"forced": forced} if forced is not None else {}),
-                },
-            )
+            entries: list[tuple[str, dict[str, Any]]] = [
+                (
+                    "job.submit",
+                    {
+                        "type": job_type.value,
+                        "mode": mode.value if mode else None,
+                        **({"forced": forced} if forced is not None else {}),
+                    },
+                )
+            ]
             if override is not None:
+                entries.append(("job.override", dict(override)))
+            for action, details in entries:
                 await u.audit.append(
                     actor=actor.name,
-                    action="job.override",
+                    action=action,
                     via=via.value,
                     fabric=dev.fabric,
                     device=dev.name,
@@ -138,7 +134,7 @@ class JobService:
                     reason=reason,
                     ticket=ticket,
                     job_id=job_id,
-                    details=dict(override),
+                    details=details,
                 )
             return await u.jobs.get(job_id)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,22 +56,22 @@ class Query:
 Body = Callable[[], Generator[Query, Any, T]]
 
 
-class Connector:
+class Connector(ABC):
     postgres = False
 
+    @abstractmethod
     async def transaction(self, body: Body[T]) -> T:
         """Run ``body`` in one write transaction: committed when it returns, rolled back
         when it raises."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def read(self, body: Body[T]) -> T:
         """Run ``body``, which only reads, without taking a write turn."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
         """One statement as a transaction of its own, and its first row. On SQLite it takes
         no write turn, so there it may only read."""
-        raise NotImplementedError
 
     async def close(self) -> None:
         return None
