@@ -142,6 +142,8 @@ async def convergence_s(topo: Topology, driver: Any) -> float:
         if spine_in_fib(topo):
             break
         await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("the leaves never took the spine back")
     await asyncio.sleep(1.0)
     return took
 

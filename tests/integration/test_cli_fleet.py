@@ -5,6 +5,7 @@ running)."""
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
@@ -169,7 +170,12 @@ def test_map_tick_and_watch(cli: Server) -> None:
         # The status changed, the map did not.
         still = json.loads(cli("map", "-f", "fleet", "-o", "json").stdout)
         assert (still["epoch"], still["members"]["leaf2"]) == (first["epoch"], "ONLINE")
-        time.sleep(1.0)  # the watcher has seen the first epoch by now
+        # Wait until the watcher has printed the first epoch, however slowly it started.
+        assert watcher.stdout is not None
+        ready, _, _ = select.select([watcher.stdout], [], [], 30)
+        assert ready, "the watcher printed no map"
+        seen_first = json.loads(watcher.stdout.readline())
+        assert seen_first["epoch"] == first["epoch"]
         second = json.loads(cli("epoch", "tick", "-f", "fleet", "-o", "json").stdout)
         assert second["epoch"] == first["epoch"] + 1
         assert second["members"]["leaf2"] == "MAINTENANCE"
@@ -180,7 +186,7 @@ def test_map_tick_and_watch(cli: Server) -> None:
             watcher.wait()
         cli("device", "set-status", "leaf2", "--status", "activated")
     assert watcher.returncode == 0, err
-    seen = [json.loads(line) for line in out.splitlines()]
+    seen = [seen_first, *(json.loads(line) for line in out.splitlines())]
     assert [m["epoch"] for m in seen][-1] == second["epoch"]
     assert seen[-1]["members"]["leaf2"] == "MAINTENANCE"
 

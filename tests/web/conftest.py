@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from browser_support import Demo, Screens, SignIn
 from cli_server import ServerProcess, child_env, new_token, sqlite_url
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
+# Playwright is a dev dependency: a missing one is an error, never a silent skip.
+from playwright import sync_api as playwright_sync
+
 Browser = playwright_sync.Browser
 Page = playwright_sync.Page
 
