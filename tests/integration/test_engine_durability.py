@@ -375,3 +375,78 @@ def test_two_worker_processes_on_postgres_never_run_one_job_twice(
         assert len(workers[j.id]) == 1, (j.device, workers[j.id])
     used = {w[0].rsplit(":", 1)[0] for w in workers.values()}
     assert len(used) == 2, f"both worker processes should have taken jobs: {used}"
+
+
+class PausingRemoval(PausingDriver):
+    """Holds ``remove_maintenance`` instead: a worker that stalls while undoing a failed job."""
+
+    async def apply_maintenance(
+        self, *, method: str | None, options: Mapping[str, Any]
+    ) -> DiversionResult:
+        return await self._inner.apply_maintenance(method=method, options=options)
+
+    async def remove_maintenance(
+        self, *, method: str | None, options: Mapping[str, Any]
+    ) -> DiversionResult:
+        self._entered.set()
+        await self._release.wait()
+        return await self._inner.remove_maintenance(method=method, options=options)
+
+
+async def test_a_job_taken_over_during_its_rollback_finishes_the_rollback(
+    store: Store, clock: Any
+) -> None:
+    """The first worker's drain check failed and it was undoing the job when it stalled: the
+    worker that takes over finishes the undo and fails the job, it never diverts again."""
+    await seed_demo(store)
+    shared = SimulatedDriverFactory(clock=clock)
+    pausing = PausingFactory(shared)
+    pausing.open = lambda device: PausingRemoval(  # type: ignore[method-assign]
+        shared.open(device), pausing.entered, pausing.release
+    )
+    zombie_drivers, live_drivers = DriverRegistry(), DriverRegistry()
+    zombie_drivers.register("simulated", pausing)  # type: ignore[arg-type]
+    live_drivers.register("simulated", shared)
+
+    async def fake_sleep(seconds: float) -> None:
+        clock.advance(seconds=seconds)
+
+    config = EngineConfig(lease_ttl_s=300)
+    zombie = Worker(
+        store=store, drivers=zombie_drivers, clock=clock, sleep=fake_sleep, config=config
+    )
+    live = Worker(store=store, drivers=live_drivers, clock=clock, sleep=fake_sleep, config=config)
+    job = await JobService(store).submit(
+        job_type=JobType.ACTIVATE,
+        device="spine1",
+        fabric="dc1",
+        mode=Mode.ACTIVATE,
+        advanced_parameters={"sample_interval_s": 1, "drain": {"timeout_s": 5}},
+        reason="rollback takeover",
+        ticket=None,
+        expected_end=None,
+        actor=ALICE,
+        via=Via.API,
+    )
+    shared.fleet.inject(job.device_id, "drain-stuck")
+    stalled = asyncio.create_task(zombie.run_once())
+    await asyncio.wait_for(pausing.entered.wait(), 10)  # verify_drain failed; undo under way
+    # The traffic would leave now: a worker that ran the failed step again would pass it and
+    # put the device in maintenance although its activation already failed.
+    shared.fleet.clear(job.device_id, "drain-stuck")
+
+    clock.advance(seconds=301)
+    assert await live.run_once() is True
+    pausing.release.set()
+    await asyncio.wait_for(stalled, 10)
+
+    async with store.unit() as u:
+        after = await u.jobs.get(job.id)
+        device = await u.devices.get(job.device_id)
+    assert after.status is JobStatus.FAILED
+    assert device.status is DeviceStatus.ACTIVATED
+    steps = {s.name: s.status for s in after.steps}
+    assert steps["verify_drain"] is StepStatus.FAILED
+    assert steps["mark_maintenance"] is not StepStatus.SUCCEEDED
+    applied = [c for c in shared.fleet.calls(job.device_id) if c["op"] == "apply_maintenance"]
+    assert [c["changed"] for c in applied].count(True) == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pitstop.domain.errors import PitstopError
@@ -171,6 +171,9 @@ class StepContext:
 
 
 def parse_time(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime: one given without an offset is UTC, as the
+    repositories store it (asyncpg would read a naive one as the worker's local time)."""
     if not value:
         return None
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -206,6 +206,20 @@ class Worker:
             )
         else:
             await ctx.warn(f"resumed by worker {self.name}", worker=self.name, attempt=job.attempt)
+        failed = next((s for s in job.steps if s.status is StepStatus.FAILED), None)
+        if failed is not None:
+            # The worker before this one failed that step and was undoing the job when it
+            # died (a retry resets failed steps): finish the undo, never carry the job forward.
+            for s in job.steps:
+                if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED):
+                    ctx.outputs[s.name] = s.output
+            await self._finish_undone(
+                ctx,
+                at_step=failed.name,
+                cancelled=False,
+                reason=failed.error or f"{failed.name} failed",
+            )
+            return
         # The step that just ended, written together with the start of the next one: one
         # transaction per step.
         ended: StepEnd | None = None

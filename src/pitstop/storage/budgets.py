@@ -42,7 +42,9 @@ def group_pools(rows: Iterable[tuple[str, str, str, str]]) -> list[Pool]:
 async def lock_fabric(session: AsyncSession, fabric_id: uuid.UUID) -> None:
     """The fabric's row lock: the one serialisation point for budgets (a no-op on SQLite,
     whose transactions already hold the write lock)."""
-    await session.execute(select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update())
+    await session.execute(
+        select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update(key_share=True)
+    )
 
 
 class BudgetRepository:

@@ -56,7 +56,7 @@ class FabricRepository:
         """Serialise changes that depend on the fabric's devices as a whole (redundancy):
         a row lock on PostgreSQL; SQLite's transactions already hold the write lock."""
         await self._s.execute(
-            select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update()
+            select(FabricRow.id).where(FabricRow.id == fabric_id).with_for_update(key_share=True)
         )
 
     async def get(self, ref: str) -> Fabric:

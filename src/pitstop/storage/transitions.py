@@ -192,7 +192,9 @@ async def change_status(
         policy: FabricPolicy | None = None
         if target in RESERVING:
             # Fabric, then device, then audit head: the order every writer keeps (ADR 0008).
-            locked = yield Query(FABRIC_POLICY, (device.fabric_id,), fetch=True, lock="FOR UPDATE")
+            locked = yield Query(
+                FABRIC_POLICY, (device.fabric_id,), fetch=True, lock="FOR NO KEY UPDATE"
+            )
             if locked is None:
                 raise NotFound(f"fabric {device.fabric_id} does not exist", kind="fabric")
             policy = _policy(locked)
