@@ -1,20 +1,33 @@
 """Campaign makespan benchmark: the sliding window against the lower bound and against
 wave barriers, on 1,000 simulated devices with skewed durations.
 
-    .venv/bin/python bench/campaign.py [--devices 1000] [--seed 7] [--sigma 0.5]
-        [--outliers 0.05] [--rack-sigma 0]
+    .venv/bin/python bench/campaign.py [--devices 1000] [--seed 7] [--runs 3]
+        [--sigma 0.5] [--outliers 0.05] [--noise 0.2] [--stuck 0.01] [--rack-sigma 0]
+        [--history 3]
 
 What is simulated, exactly: time. No job runs; each device's whole maintenance (enter,
-action, exit) takes a duration drawn once from a skewed distribution: lognormal, median 5
-minutes, sigma 0.5 by default, and by default one device in twenty five times slower (a
-stuck drain, a slow reboot). ``--rack-sigma`` adds a lognormal factor per rack (racks of
-slower or faster hardware; the spines share one). The dispatcher is the real one,
-``pitstop.domain.campaign_window.next_devices``, called at every simulated completion with
-the devices' states, exactly as the campaign driver calls it every tick: once over the
-planner's order as it is, once over ``campaign_estimates.dispatch_order`` (what the driver
-does: the order refined by the durations measured on the devices done so far, with the
-campaign's expected duration of 5 minutes before any finished). Neither sees a device's
-duration before it finished.
+action, exit) takes a duration drawn from a skewed distribution, in two parts:
+
+* what belongs to the device and comes back every campaign: a lognormal factor around a
+  median of 5 minutes (``--sigma``, 0.5), five times slower for one device in twenty
+  (``--outliers``: slow hardware, a long power-on self test, a node holding much more data)
+  and, with ``--rack-sigma``, a lognormal factor per rack (the spines share one);
+* what belongs to one run only: a lognormal run-to-run variation (``--noise``, sigma 0.2),
+  and one device in a hundred five times slower this time only (``--stuck``: a drain that
+  hangs on a long-lived session, a reboot that needs a second try).
+
+``--history K`` earlier campaigns over the same fleet are drawn the same way (their own
+run-to-run parts, the same device parts), and ``pitstop.domain.campaign_pace.paces`` turns
+their durations into each device's pace, exactly as ``campaign start`` does from the
+campaigns stored in the database. Nothing of the measured run's own durations leaks into it.
+
+The dispatcher is the real one, ``pitstop.domain.campaign_window.next_devices``, called at
+every simulated completion with the devices' states, exactly as the campaign driver calls it
+every tick: over the planner's order as it is; over ``campaign_estimates.dispatch_order``
+with no history (a fleet's first campaign: the durations measured on the devices done so far,
+the campaign's expected 5 minutes before any finished); and over ``dispatch_order`` with the
+paces as well (what the driver does once the fleet has been through campaigns before).
+None of them sees a device's duration in this run before it finished.
 
 The fleet is the planner benchmark's (racks of 20 leaves with max_unavailable 4, MLAG pairs
 with 1, the leaf role with 10 %, one spine per 50 leaves with 25 %, ``leaf before spine``,
@@ -28,12 +41,15 @@ Compared:
   simulated schedule is checked against it (and against the group capacities): one that
   beat it would stop the benchmark with an error;
 * a clairvoyant reference that no real campaign can be: the window over an order that knows
-  every duration (per layer, the longest remaining path of durations first);
+  every duration of this run (per layer, the longest remaining path of durations first);
 * wave barriers: the planner's waves run one after another, each waiting for its slowest
   device (safe, like Ansible ``serial`` with batches that respect the groups);
 * Ansible ``serial`` proper: fixed batches of N / 12 devices in plan order, each waiting for
   its slowest; it knows nothing of the groups, so it is shown for its barrier cost only (it
   breaks the MLAG budgets).
+
+``--runs R`` repeats everything for seeds ``seed .. seed + R - 1`` and prints each ratio's
+mean and worst.
 """
 
 from __future__ import annotations
@@ -42,7 +58,9 @@ import argparse
 import heapq
 import math
 import random
+import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,33 +68,62 @@ sys.path.insert(0, str(Path(__file__).parent))
 from planner import fabric
 
 from pitstop.domain.campaign_estimates import dispatch_order
+from pitstop.domain.campaign_pace import PastRun, paces
 from pitstop.domain.campaign_window import WindowDevice, next_devices
 from pitstop.domain.campaigns import DeviceState
 from pitstop.domain.makespan import MakespanBound, TimedDevice, makespan_bound
 from pitstop.domain.planner import PlanRequest, plan
 
 
-def durations(
-    names: list[str], seed: int, sigma: float, outliers: float, rack_sigma: float = 0.0
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Workload:
+    sigma: float
+    outliers: float
+    noise: float
+    stuck: float
+    rack_sigma: float
+
+
+def device_parts(names: list[str], seed: int, w: Workload) -> dict[str, float]:
+    """What each device takes every campaign: its own factor, its rack's factor."""
     rng = random.Random(seed)
     out = {}
     for n in names:
-        d = rng.lognormvariate(math.log(300), sigma)
-        if rng.random() < outliers:
+        d = rng.lognormvariate(math.log(300), w.sigma)
+        if rng.random() < w.outliers:
             d *= 5
         out[n] = d
-    if rack_sigma:
-        # Racks of slower or faster hardware: one factor per rack (the spines share one),
-        # drawn from a second stream so the per-device draws above stay the same.
+    if w.rack_sigma:
         racks = random.Random(seed + 1)
         factor: dict[str, float] = {}
         for n in names:
             rack = n.split("-")[0] if n.startswith("r") else "spines"
             if rack not in factor:
-                factor[rack] = racks.lognormvariate(0.0, rack_sigma)
+                factor[rack] = racks.lognormvariate(0.0, w.rack_sigma)
             out[n] *= factor[rack]
     return out
+
+
+def one_run(base: dict[str, float], seed: int, w: Workload) -> dict[str, float]:
+    """One campaign's durations: the device parts times this run's own variation."""
+    rng = random.Random(seed)
+    out = {}
+    for n, d in base.items():
+        d *= rng.lognormvariate(0.0, w.noise) if w.noise else 1.0
+        if rng.random() < w.stuck:
+            d *= 5
+        out[n] = d
+    return out
+
+
+def history_paces(base: dict[str, float], seed: int, w: Workload, runs: int) -> dict[str, float]:
+    """The paces ``campaign start`` would compute after ``runs`` earlier campaigns."""
+    past = [
+        PastRun(f"past-{k}", n, d)
+        for k in range(runs)  # the most recent first, as the repository returns them
+        for n, d in one_run(base, seed * 1000 + 1 + k, w).items()
+    ]
+    return paces(past)
 
 
 def lower_bound(req: PlanRequest, dur: dict[str, float]) -> MakespanBound:
@@ -106,10 +153,16 @@ def remaining_path(req: PlanRequest, dur: dict[str, float]) -> dict[str, float]:
 
 
 def sliding_window(
-    req: PlanRequest, order: list[str], dur: dict[str, float], *, online: float | None = None
+    req: PlanRequest,
+    order: list[str],
+    dur: dict[str, float],
+    *,
+    online: float | None = None,
+    pace: dict[str, float] | None = None,
 ) -> float:
     """The simulated makespan. With ``online`` (the campaign's expected duration) the window
-    runs over ``dispatch_order``: estimates from the durations of the devices done so far."""
+    runs over ``dispatch_order``: estimates from the durations of the devices done so far
+    and, with ``pace``, from the devices' paces in earlier campaigns."""
     by_name = {d.name: d for d in req.devices}
     after: dict[str, list[str]] = {}
     for a, b in req.dependencies:
@@ -136,6 +189,7 @@ def sliding_window(
                 expected_s=online,
                 slots=req.capacities,
                 concurrency=req.concurrency,
+                pace=pace,
             )
         for name in next_devices(
             window,
@@ -162,71 +216,85 @@ def sliding_window(
     return now
 
 
+LABELS = {
+    "plan": "sliding window, plan order",
+    "first": "sliding window, online, no history",
+    "paced": "sliding window, online, with history",
+    "clairvoyant": "sliding window, clairvoyant (reference)",
+    "barriers": "wave barriers (planned waves)",
+    "serial": "ansible serial batches (ignores groups)",
+}
+
+
+def simulate(req: PlanRequest, order: list[str], seed: int, w: Workload, history: int) -> dict:
+    names = [d.name for d in req.devices]
+    base = device_parts(names, seed, w)
+    dur = one_run(base, seed * 1000, w)
+    pace = history_paces(base, seed, w, history) if history else {}
+    bound = lower_bound(req, dur)
+    layer = {"leaf": 0, "spine": 1}
+    roles = {d.name: d.role for d in req.devices}
+    tail = remaining_path(req, dur)
+    result = {
+        "plan": sliding_window(req, order, dur),
+        "first": sliding_window(req, order, dur, online=300.0),
+        # For reference only: a dispatcher that knew every duration of this run in advance.
+        "clairvoyant": sliding_window(
+            req, sorted(order, key=lambda n: (layer[roles[n]], -tail[n], -dur[n])), dur
+        ),
+    }
+    if history:
+        result["paced"] = sliding_window(req, order, dur, online=300.0, pace=pace)
+    waves = plan(req).waves
+    result["barriers"] = sum(max(dur[n] for n in wave) for wave in waves)
+    c = req.concurrency
+    result["serial"] = sum(max(dur[n] for n in order[i : i + c]) for i in range(0, len(order), c))
+    # A schedule that keeps every rule cannot beat a valid bound (see pitstop.domain.makespan).
+    assert min(result.values()) >= bound.value * (1 - 1e-9), "a schedule beat the bound"
+    median = statistics.median(dur.values())
+    print(
+        f"seed {seed}: median {median / 60:.1f} min, max {max(dur.values()) / 60:.1f} min; "
+        f"bound {bound.value / 60:.1f} min (work {bound.work / 60:.1f}, chain "
+        f"{bound.chain / 60:.1f}, layers "
+        + " + ".join(f"{r} {v / 60:.1f}" for r, v in bound.per_layer.items())
+        + ")"
+    )
+    for key, value in result.items():
+        print(f"  {LABELS[key]:<44} {value / 60:8.1f} min  {value / bound.value:5.3f}x bound")
+    return {k: v / bound.value for k, v in result.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma of durations")
+    ap.add_argument("--runs", type=int, default=3, help="seeds seed .. seed + runs - 1")
+    ap.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma between devices")
     ap.add_argument("--outliers", type=float, default=0.05, help="share of 5x slower devices")
-    ap.add_argument(
-        "--rack-sigma", type=float, default=0.0, help="lognormal sigma of a per-rack factor"
-    )
+    ap.add_argument("--noise", type=float, default=0.2, help="lognormal sigma run to run")
+    ap.add_argument("--stuck", type=float, default=0.01, help="share of one-off 5x stragglers")
+    ap.add_argument("--rack-sigma", type=float, default=0.0, help="lognormal sigma per rack")
+    ap.add_argument("--history", type=int, default=3, help="earlier campaigns for the paces")
     args = ap.parse_args()
+    w = Workload(args.sigma, args.outliers, args.noise, args.stuck, args.rack_sigma)
     req = fabric(args.devices)
     result = plan(req)
-    dur = durations(
-        [d.name for d in req.devices], args.seed, args.sigma, args.outliers, args.rack_sigma
-    )
-    lb = lower_bound(req, dur)
-    bound = lb.value
-    window = sliding_window(req, list(result.order), dur)
-    # What the campaign driver does: the plan's order refined at every tick by the durations
-    # measured so far, the expected duration (5 minutes here) before any device finished.
-    online = sliding_window(req, list(result.order), dur, online=300.0)
-    # For reference only: a dispatcher that knew every duration in advance (per role layer,
-    # the longest remaining path of durations first, then the longest device). The real one
-    # cannot know them: it sees the expected durations, the same for every device here.
-    layer = {"leaf": 0, "spine": 1}
-    roles = {d.name: d.role for d in req.devices}
-    tail = remaining_path(req, dur)
-    clairvoyant = sliding_window(
-        req, sorted(result.order, key=lambda n: (layer[roles[n]], -tail[n], -dur[n])), dur
-    )
-    barriers = sum(max(dur[n] for n in wave) for wave in result.waves)
-    order = list(result.order)
-    serial = sum(
-        max(dur[n] for n in order[i : i + req.concurrency])
-        for i in range(0, len(order), req.concurrency)
-    )
-    median = sorted(dur.values())[len(dur) // 2]
     print(
         f"{args.devices} devices, concurrency {req.concurrency}, {result.wave_count} planned "
-        f"waves; durations lognormal sigma {args.sigma}, {args.outliers:.0%} at 5x, "
-        f"rack factor sigma {args.rack_sigma}: "
-        f"median {median / 60:.1f} min, max {max(dur.values()) / 60:.1f} min"
+        f"waves; device sigma {w.sigma}, {w.outliers:.0%} slow at 5x, rack sigma "
+        f"{w.rack_sigma}; run-to-run sigma {w.noise}, {w.stuck:.0%} stuck at 5x; "
+        f"{args.history} earlier campaigns"
     )
-    print(
-        "lower bound terms (min): "
-        + f"work {lb.work / 60:.1f}, chain {lb.chain / 60:.1f}, layers {lb.layers / 60:.1f} ("
-        + " + ".join(f"{r} {v / 60:.1f}" for r, v in lb.per_layer.items())
-        + f") -> bound {bound / 60:.1f} min"
-    )
-    for label, value in (
-        ("sliding window, plan order", window),
-        ("sliding window, online estimates", online),
-        ("sliding window, clairvoyant (reference)", clairvoyant),
-        ("wave barriers (planned waves)", barriers),
-        ("ansible serial batches (ignores groups)", serial),
-    ):
-        print(f"{label:<44} {value / 60:8.1f} min  {value / bound:5.3f}x bound")
-    # A schedule that keeps every rule cannot beat a valid bound (see pitstop.domain.makespan).
-    assert min(window, online, clairvoyant, barriers) >= bound * (1 - 1e-9), (
-        "a schedule beat the bound"
-    )
-    print(
-        f"sliding window (online) vs wave barriers: {barriers / online:.2f}x faster; "
-        "target <= 1.05x bound"
-    )
+    ratios = [
+        simulate(req, list(result.order), seed, w, args.history)
+        for seed in range(args.seed, args.seed + args.runs)
+    ]
+    print(f"over {args.runs} seeds (target <= 1.05x bound):")
+    for key in ratios[0]:
+        values = [r[key] for r in ratios]
+        print(
+            f"  {LABELS[key]:<44} mean {statistics.mean(values):5.3f}x  worst {max(values):5.3f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -94,3 +94,50 @@ async def test_one_driver_holds_the_lease_and_a_stale_one_writes_nothing(
     async with store.unit() as u:
         assert await u.campaigns.events(campaign_id) == []
         assert (await u.campaigns.get(str(campaign_id))).lease_owner == "b"
+
+
+async def test_past_runs_come_from_finished_campaigns_newest_first_without_soak(
+    store: Store, clock: Any
+) -> None:
+    """What the paces are learned from: finished campaigns of the fabric, newest first, each
+    device's entering-to-done time less the soak; not approval campaigns (a person's time),
+    not one still running, not the campaign asking."""
+    current, device_id = await _campaign(store)
+
+    async def past(name: str, state: C, spec: dict[str, Any], took: float) -> uuid.UUID:
+        clock.advance(seconds=60)
+        async with store.unit() as u:
+            fabric_id = (await u.campaigns.get("roll")).fabric_id
+            c = await u.campaigns.create(name=name, fabric_id=fabric_id, spec=spec, created_by="a")
+            await u.campaigns.add_devices(
+                c.id,
+                [
+                    CampaignDevice(
+                        0, device_id, "leaf1", "leaf", (), (), 0, False, DeviceState.DONE
+                    ),
+                    CampaignDevice(
+                        1, device_id, "leaf2", "leaf", (), (), 0, False, DeviceState.FAILED
+                    ),
+                ],
+            )
+            start = clock()
+            end = start + timedelta(seconds=took)
+            for position in (0, 1):
+                await u.campaigns.update_device(c.id, position, started_at=start, finished_at=end)
+            await u.campaigns.set_state(c.id, expected={C.CREATED}, state=state, started=True)
+            return c.id
+
+    older = await past("older", C.SUCCEEDED, {"soak_s": 10}, 110.0)
+    await past("asked", C.SUCCEEDED, {"action": {"type": "await_approval"}}, 999.0)
+    await past("running", C.RUNNING, {}, 999.0)
+    newer = await past("newer", C.FAILED, {"action": {"type": "command"}}, 40.0)
+    async with store.unit() as u:
+        fabric_id = (await u.campaigns.get("roll")).fabric_id
+        await u.campaigns.set_state(current, expected={C.CREATED}, state=C.SUCCEEDED)
+        got = await u.campaigns.past_runs(fabric_id, other_than=current)
+        assert [(r.campaign, r.device, r.duration_s) for r in got] == [
+            (str(newer), "leaf1", 40.0),
+            (str(older), "leaf1", 100.0),
+        ]
+        assert len(await u.campaigns.past_runs(fabric_id, other_than=current, campaigns=1)) == 1
+        assert await u.campaigns.past_runs(fabric_id, other_than=newer, campaigns=0) == []

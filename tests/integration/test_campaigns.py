@@ -5,6 +5,7 @@ kind, a failure under each policy, pause and resume, abort, and rollback."""
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -338,6 +339,64 @@ async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
     warnings = [e.message for e in await rollout.events() if e.level.value == "warning"]
     hung = [m for m in warnings if "more than twice the expected 10 s" in m]
     assert len(hung) == 1 and hung[0].startswith(f"approval on {waiting} has taken ")
+
+
+@SQLITE_ONLY
+async def test_a_slow_device_expected_slow_by_its_pace_raises_no_early_warning(
+    rollout: Rollout,
+) -> None:
+    await rollout.create(
+        selector={"roles": ["leaf"], "labels": "rack=r1"},
+        action="await_approval",
+        concurrency=1,
+        expected_durations={"action_s": 10},
+    )
+    await rollout.start()
+    waiting = await _until_awaiting(rollout)
+    campaign = await rollout.campaign()
+    async with rollout.engine.store.unit() as u:
+        for d in await u.campaigns.devices(campaign.id):
+            await u.campaigns.update_device(campaign.id, d.position, pace=3.0)
+    rollout.engine.clock.advance(seconds=45)  # past twice 10 s, within twice 3 x 10 s
+    await rollout.driver.step_all()
+    assert not [e for e in await rollout.events() if "more than twice" in e.message]
+    rollout.engine.clock.advance(seconds=30)
+    await rollout.driver.step_all()
+    hung = [e.message for e in await rollout.events() if "more than twice" in e.message]
+    assert len(hung) == 1 and hung[0].startswith(f"approval on {waiting} has taken ")
+    assert "expected 30 s (its pace is 3x from earlier campaigns)" in hung[0]
+
+
+async def test_a_device_slow_in_earlier_campaigns_starts_first_in_the_next(
+    rollout: Rollout,
+) -> None:
+    await rollout.create(name="first", concurrency=3)
+    await rollout.start("first")
+    assert (await rollout.drive("first")).state is C.SUCCEEDED
+    first = await rollout.campaign("first")
+    # The simulated devices all take alike; say leaf6 took six times as long as its peers.
+    async with rollout.engine.store.unit() as u:
+        for d in await u.campaigns.devices(first.id):
+            assert d.started_at is not None
+            took = timedelta(seconds=600 if d.name == "leaf6" else 100)
+            await u.campaigns.update_device(first.id, d.position, finished_at=d.started_at + took)
+
+    await rollout.create(name="second", concurrency=1)
+    await rollout.start("second")
+    paces = {d.name: d.pace for d in await rollout.devices("second")}
+    assert paces == {**dict.fromkeys(LEAVES, 1.0), "leaf6": 6.0}
+    assert any(
+        "pace known from earlier campaigns for 6" in e.message
+        for e in await rollout.events("second")
+    )
+    assert (await rollout.drive("second")).state is C.SUCCEEDED
+    started = sorted(
+        await rollout.devices("second"), key=lambda d: d.started_at or first.created_at
+    )
+    assert started[0].name == "leaf6"
+    # Without a pace the plan's order holds: the first campaign did not start with leaf6.
+    before = sorted(await rollout.devices("first"), key=lambda d: (d.started_at, d.position))
+    assert before[0].name != "leaf6"
 
 
 async def test_the_window_keeps_within_the_fabrics_role_budget(rollout: Rollout) -> None:

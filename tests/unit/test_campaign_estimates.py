@@ -3,6 +3,7 @@ and group load; it only reorders, so the window's rules still hold."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,25 @@ def test_reordering_keeps_every_device_and_every_window_rule(
         assert taken <= max(k, used.get(g, 0))
     for n in chosen:
         assert all(by_name[a].state is S.DONE for a in by_name[n].after)
+
+
+def test_a_device_known_to_be_slow_is_estimated_slow_and_goes_first() -> None:
+    devices = [dev("a", ("r1",)), dev("b", ("r2",)), dev("slow", ("r3",))]
+    est = estimates(devices, measured={}, expected_s=60.0, pace={"slow": 4.0, "a": 0.5})
+    assert est == {"a": 30.0, "b": 60.0, "slow": 240.0}
+    order = dispatch_order(devices, measured={}, expected_s=60.0, pace={"slow": 4.0})
+    assert [d.name for d in order] == ["slow", "a", "b"]
+
+
+def test_a_slow_device_known_to_be_slow_does_not_make_its_rack_look_slow() -> None:
+    devices = [
+        dev("slow", ("r1",), S.DONE),
+        dev("peer", ("r1",)),
+        dev("other", ("r2",), S.DONE),
+    ]
+    measured = {"slow": 400.0, "other": 100.0}
+    known = estimates(devices, measured=measured, expected_s=60.0, pace={"slow": 4.0})
+    # Divided by its pace, the slow device measured a typical 100 s, like the other rack.
+    assert known["peer"] == pytest.approx(100.0)
+    unknown = estimates(devices, measured=measured, expected_s=60.0)
+    assert unknown["peer"] > 200.0

@@ -138,6 +138,7 @@ def _table(campaign: dict[str, Any]) -> None:
             ("STEP", lambda d: d["step"]),
             ("START", lambda d: (d["started_at"] or "")[11:19]),
             ("DURATION", lambda d: f"{d['duration_s']:.1f} s" if d["duration_s"] else None),
+            ("PACE", lambda d: f"{d['pace']:.2f}x" if d.get("pace") else None),
             ("RESULT", lambda d: d["error"] or d["result"]),
         ],
     )

@@ -9,10 +9,15 @@ device, and orders the pending devices by their estimated remaining path (the de
 estimate plus the longest chain of estimates of the devices that wait for it), longest first,
 so likely stragglers and long chains start early instead of last in their layer.
 
-It never sees a device's own future duration. Estimates per group are shrunk towards the
-campaign-wide mean (``PRIOR_WEIGHT`` pseudo-samples), so one fast or slow member moves its
-group's estimate only a little. With nothing measured every estimate is the expected duration
-and the order is the plan's, longest dependency chain first.
+It never sees a device's own future duration. What it may know of a device before it starts
+is its pace (``campaign_pace``): how slow it was next to its peers in earlier campaigns. A
+device's estimate is its pace times its groups' estimate for a typical device; measured
+durations are divided by their device's pace before they enter those estimates, so one slow
+machine that is known to be slow does not make its whole rack look slow. Estimates per group
+are shrunk towards the campaign-wide mean (``PRIOR_WEIGHT`` pseudo-samples), so one fast or
+slow member moves its group's estimate only a little. With nothing measured and no pace known,
+every estimate is the expected duration and the order is the plan's, longest dependency chain
+first.
 
 Pure: devices, measurements and the expected duration in, an order out.
 """
@@ -33,23 +38,34 @@ def estimates(
     *,
     measured: Mapping[str, float],
     expected_s: float,
+    pace: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """Each device's estimated duration: the slowest of its groups' shrunk mean measured
-    durations, the campaign-wide mean where a group has no measurement yet (the expected
-    duration before any device finished)."""
-    known = [v for v in measured.values() if v > 0]
-    prior = sum(known) / len(known) if known else expected_s
+    """Each device's estimated duration: its pace (1.0 when unknown) times the slowest of its
+    groups' shrunk mean measured durations, each divided by its device's pace; the
+    campaign-wide mean where a group has no measurement yet (the expected duration before
+    any device finished)."""
+    pace = pace or {}
+
+    def speed(name: str) -> float:
+        p = pace.get(name, 1.0)
+        return p if p > 0 else 1.0
+
+    typical = {n: v / speed(n) for n, v in measured.items() if v > 0}
+    prior = sum(typical.values()) / len(typical) if typical else expected_s
     total: dict[str, float] = {}
     count: dict[str, int] = {}
     for d in devices:
-        v = measured.get(d.name)
-        if v is None or v <= 0:
+        v = typical.get(d.name)
+        if v is None:
             continue
         for g in d.groups:
             total[g] = total.get(g, 0.0) + v
             count[g] = count.get(g, 0) + 1
     shrunk = {g: (total[g] + PRIOR_WEIGHT * prior) / (count[g] + PRIOR_WEIGHT) for g in total}
-    return {d.name: max((shrunk.get(g, prior) for g in d.groups), default=prior) for d in devices}
+    return {
+        d.name: speed(d.name) * max((shrunk.get(g, prior) for g in d.groups), default=prior)
+        for d in devices
+    }
 
 
 def dispatch_order(
@@ -59,6 +75,7 @@ def dispatch_order(
     expected_s: float,
     slots: Mapping[str, int] | None = None,
     concurrency: int | None = None,
+    pace: Mapping[str, float] | None = None,
 ) -> list[WindowDevice]:
     """``devices`` (in plan order) reordered for ``next_devices``: pending devices by their
     urgency, most urgent first, ties in plan order; the others keep their relative places
@@ -69,7 +86,7 @@ def dispatch_order(
     group's slots (groups at least as wide as ``concurrency`` never bind alone and are left
     out), whichever is larger; so a slow rack keeps its slots busy from the start instead
     of being left with a queue at the end."""
-    est = estimates(devices, measured=measured, expected_s=expected_s)
+    est = estimates(devices, measured=measured, expected_s=expected_s, pace=pace)
     waiting_on: dict[str, list[str]] = {}
     for d in devices:
         for a in d.after:

@@ -51,6 +51,8 @@ class CampaignDevice:
     soak_until: datetime | None = None
     hang_warned: bool = False
     approved_by: str | None = None
+    # How slow it was next to its peers in earlier campaigns (None: never seen before).
+    pace: float | None = None
     action_ran: bool = False
     result: str | None = None
     error: str | None = None

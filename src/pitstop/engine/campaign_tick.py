@@ -137,12 +137,15 @@ class Decision:
         if d.hang_warned or started is None:
             return
         elapsed = (self.now - started).total_seconds()
-        if elapsed > 2 * expected_s:
+        # A device known to be slow (its pace from earlier campaigns) is expected to be slow.
+        slower = max(1.0, d.pace or 1.0)
+        if elapsed > 2 * expected_s * slower:
             self.set(d, hang_warned=True)
+            known = f" (its pace is {slower:.2g}x from earlier campaigns)" if slower > 1 else ""
             self.log(
                 Level.WARNING,
                 f"{phase} on {d.name} has taken {elapsed:.0f} s, more than twice the "
-                f"expected {expected_s:g} s",
+                f"expected {expected_s * slower:g} s{known}",
                 d.name,
             )
 
@@ -302,6 +305,7 @@ class Decision:
                 expected_s=e.enter_s + e.action_s + e.exit_s,
                 slots=slots,
                 concurrency=self.spec.concurrency,
+                pace={d.name: d.pace for d in self.devices if d.pace is not None},
             ),
             roles_before=self.c.plan.get("roles_before", {}),
             concurrency=self.spec.concurrency,

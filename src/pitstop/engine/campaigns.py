@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pitstop.domain.campaign_pace import paces
 from pitstop.domain.campaign_records import Campaign, CampaignDevice
 from pitstop.domain.campaigns import (
     CampaignSpec,
@@ -173,6 +174,7 @@ class CampaignService:
             for before, later in resolved.spec.dependencies:
                 after.setdefault(later, []).append(before)
             canary = set(resolved.plan.canary)
+            pace = paces(await u.campaigns.past_runs(campaign.fabric_id, other_than=campaign.id))
             await u.campaigns.add_devices(
                 campaign.id,
                 [
@@ -186,6 +188,7 @@ class CampaignService:
                         wave=wave_of[name],
                         canary=name in canary,
                         state=DeviceState.PENDING,
+                        pace=pace.get(name),
                     )
                     for i, name in enumerate(resolved.plan.order)
                 ],
@@ -200,7 +203,8 @@ class CampaignService:
                 level=Level.INFO,
                 message=(
                     f"started by {actor.name}: {len(resolved.devices)} devices, {p.wave_count} "
-                    f"waves planned (lower bound {p.lower_bound.value}); test runs first"
+                    f"waves planned (lower bound {p.lower_bound.value}); pace known from "
+                    f"earlier campaigns for {sum(n in pace for n in p.order)}; test runs first"
                 ),
             )
             await self._audit(u, campaign, actor, via, "campaign.start")

@@ -17,8 +17,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pitstop.domain.campaign_pace import PastRun
 from pitstop.domain.campaign_records import Campaign, CampaignDevice, CampaignEvent
-from pitstop.domain.campaigns import DRIVEN, CampaignState, DeviceState
+from pitstop.domain.campaigns import DRIVEN, FINISHED, ActionKind, CampaignState, DeviceState
 from pitstop.domain.errors import Conflict, NotFound
 from pitstop.domain.jobs import Level
 from pitstop.storage.clock import Clock, as_utc
@@ -29,6 +30,10 @@ _DEVICE_FIELDS = {c.name for c in CampaignDeviceRow.__table__.columns} - {
     "campaign_id",
     "position",
 }
+
+
+# How many earlier campaigns of a fabric the devices' paces are learned from.
+PAST_CAMPAIGNS = 10
 
 
 class CampaignLeaseLost(Exception):
@@ -75,6 +80,7 @@ def _device(row: CampaignDeviceRow) -> CampaignDevice:
         soak_until=as_utc(row.soak_until),
         hang_warned=row.hang_warned,
         approved_by=row.approved_by,
+        pace=row.pace,
         action_ran=row.action_ran,
         result=row.result,
         error=row.error,
@@ -177,6 +183,7 @@ class CampaignRepository:
                 after=list(d.after),
                 wave=d.wave,
                 canary=d.canary,
+                pace=d.pace,
                 state=d.state.value,
                 hang_warned=False,
                 action_ran=False,
@@ -184,6 +191,52 @@ class CampaignRepository:
             for d in devices
         )
         await self._s.flush()
+
+    async def past_runs(
+        self, fabric_id: uuid.UUID, *, other_than: uuid.UUID, campaigns: int = PAST_CAMPAIGNS
+    ) -> list[PastRun]:
+        """The finished devices of the fabric's last ``campaigns`` finished campaigns (other
+        than ``other_than``), the most recent campaign first: what each device took from
+        entering to done, without the campaign's soak. Campaigns that wait for approvals are
+        left out: their durations are a person's, not the device's."""
+        q = (
+            select(CampaignRow)
+            .where(
+                CampaignRow.fabric_id == fabric_id,
+                CampaignRow.id != other_than,
+                CampaignRow.state.in_([s.value for s in FINISHED]),
+                CampaignRow.started_at.is_not(None),
+            )
+            .order_by(CampaignRow.started_at.desc(), CampaignRow.created_at.desc())
+        )
+        chosen = [
+            c
+            for c in await self._s.scalars(q)
+            if (c.spec or {}).get("action", {}).get("type") != ActionKind.AWAIT_APPROVAL.value
+        ][:campaigns]
+        if not chosen:
+            return []
+        soak = {c.id: float((c.spec or {}).get("soak_s") or 0.0) for c in chosen}
+        rows = await self._s.execute(
+            select(
+                CampaignDeviceRow.campaign_id,
+                CampaignDeviceRow.name,
+                CampaignDeviceRow.started_at,
+                CampaignDeviceRow.finished_at,
+            ).where(
+                CampaignDeviceRow.campaign_id.in_(list(soak)),
+                CampaignDeviceRow.state == DeviceState.DONE.value,
+                CampaignDeviceRow.started_at.is_not(None),
+                CampaignDeviceRow.finished_at.is_not(None),
+            )
+        )
+        rank = {str(c.id): i for i, c in enumerate(chosen)}
+        runs = [
+            PastRun(str(cid), name, (end - start).total_seconds() - soak[cid])
+            for cid, name, start, end in rows.all()
+            if start is not None and end is not None  # filtered above; for the type checker
+        ]
+        return sorted(runs, key=lambda r: rank[r.campaign])
 
     async def devices(self, campaign_id: uuid.UUID) -> list[CampaignDevice]:
         rows = await self._s.scalars(

@@ -349,6 +349,8 @@ class CampaignDeviceRow(Base):
     after: Mapped[list[str]] = mapped_column(JSON, default=list)
     wave: Mapped[int] = mapped_column(Integer)
     canary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its duration next to its peers' in earlier campaigns (``domain.campaign_pace``).
+    pace: Mapped[float | None] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(24))
     step: Mapped[str | None] = mapped_column(String(63))
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -40,6 +40,7 @@ def device_view(d: CampaignDevice, now: datetime) -> dict[str, Any]:
         "result": d.result,
         "error": d.error,
         "approved_by": d.approved_by,
+        "pace": round(d.pace, 3) if d.pace is not None else None,
     }
 
 
