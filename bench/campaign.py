@@ -42,6 +42,9 @@ Compared:
   beat it would stop the benchmark with an error;
 * a clairvoyant reference that no real campaign can be: the window over an order that knows
   every duration of this run (per layer, the longest remaining path of durations first);
+* the most any history could give: the online window with every device's own part as its
+  pace, exactly, and nothing of this run's variation (what ``--history`` approaches as the
+  number of earlier campaigns grows);
 * wave barriers: the planner's waves run one after another, each waiting for its slowest
   device (safe, like Ansible ``serial`` with batches that respect the groups);
 * Ansible ``serial`` proper: fixed batches of N / 12 devices in plan order, each waiting for
@@ -220,6 +223,7 @@ LABELS = {
     "plan": "sliding window, plan order",
     "first": "sliding window, online, no history",
     "paced": "sliding window, online, with history",
+    "own": "sliding window, knows each device's own part",
     "clairvoyant": "sliding window, clairvoyant (reference)",
     "barriers": "wave barriers (planned waves)",
     "serial": "ansible serial batches (ignores groups)",
@@ -245,6 +249,10 @@ def simulate(req: PlanRequest, order: list[str], seed: int, w: Workload, history
     }
     if history:
         result["paced"] = sliding_window(req, order, dur, online=300.0, pace=pace)
+    # The most any history could tell: every device's own part exactly, nothing of this run's.
+    typical = statistics.median(base.values())
+    own = {n: v / typical for n, v in base.items()}
+    result["own"] = sliding_window(req, order, dur, online=300.0, pace=own)
     waves = plan(req).waves
     result["barriers"] = sum(max(dur[n] for n in wave) for wave in waves)
     c = req.concurrency

@@ -2,6 +2,7 @@
 the lower bound, with fewer devices than the simulated benchmark.
 
     .venv/bin/python bench/campaign_engine.py [--devices 48] [--concurrency 8] [--seed 7]
+        [--campaigns 2]
 
 A SQLite database in a temporary directory; zero-latency simulated devices in MLAG pairs
 (max_unavailable 1) and racks of eight (max_unavailable 2); one worker running up to 16 jobs
@@ -10,10 +11,15 @@ enters maintenance through a real activation job, runs a real command (``python 
 "time.sleep(S)"``, with S drawn per device from a lognormal, median 1 s, sigma 0.5, stored as
 a label and passed through the argv template) and leaves through a real deactivation job.
 
-Prints the campaign's makespan (its start to its end, test runs excluded), and, from each
-device's *measured* time from entering to done, the lower bound (total work over the
-concurrency, each group's work over its capacity, the longest device) and what wave barriers
-over the planned waves would have taken with those same durations (computed, not run).
+``--campaigns K`` campaigns run one after another over the same fleet (each device sleeps the
+same S every time): the first knows nothing of the devices, each later one starts with the
+paces ``campaign start`` learned from the ones before (``pitstop.domain.campaign_pace``).
+
+Prints, per campaign, its makespan (its start to its end, test runs excluded), and, from
+each device's *measured* time from entering to done, the lower bound (total work over the
+concurrency, each group's work over its capacity, the longest device) and what wave
+barriers over the planned waves would have taken with those same durations (computed, not
+run).
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ def inventory(devices: int, seed: int) -> tuple[str, dict[str, float]]:
     return text, sleeps
 
 
-async def run(devices: int, concurrency: int, seed: int, directory: Path) -> None:
+async def run(devices: int, concurrency: int, seed: int, campaigns: int, directory: Path) -> None:
     db = Database.from_url(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
     await upgrade(db.engine)
     store = Store(db)
@@ -88,32 +94,37 @@ async def run(devices: int, concurrency: int, seed: int, directory: Path) -> Non
     )
     sleep_cmd = [sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))"]
     service = CampaignService(store)
-    definition = {
-        "name": "bench",
-        "fabric": "bench",
-        "selector": {"roles": ["leaf"]},
-        "concurrency": concurrency,
-        "action": {"type": "command", "command": [*sleep_cmd, "{labels[bench.sleep_s]}"]},
-        "advanced_parameters": PARAMS,
-    }
-    await service.create(definition, actor=BENCH, via=Via.API)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(worker.run_forever(stop)),
         asyncio.create_task(driver.run_forever(stop)),
     ]
-    t0 = time.perf_counter()
-    await service.start("bench", actor=BENCH, via=Via.API)
-    while True:
-        await asyncio.sleep(0.2)
-        campaign, rows = await service.get("bench")
-        if campaign.state in FINISHED:
-            break
-    wall = time.perf_counter() - t0
+    for k in range(1, campaigns + 1):
+        definition = {
+            "name": f"bench-{k}",
+            "fabric": "bench",
+            "selector": {"roles": ["leaf"]},
+            "concurrency": concurrency,
+            "action": {"type": "command", "command": [*sleep_cmd, "{labels[bench.sleep_s]}"]},
+            "advanced_parameters": PARAMS,
+        }
+        await service.create(definition, actor=BENCH, via=Via.API)
+        await one_campaign(service, f"bench-{k}", devices, concurrency)
     stop.set()
     await asyncio.gather(*tasks)
     await registry.aclose()
     await db.close()
+
+
+async def one_campaign(service: CampaignService, name: str, devices: int, concurrency: int) -> None:
+    t0 = time.perf_counter()
+    await service.start(name, actor=BENCH, via=Via.API)
+    while True:
+        await asyncio.sleep(0.2)
+        campaign, rows = await service.get(name)
+        if campaign.state in FINISHED:
+            break
+    wall = time.perf_counter() - t0
 
     starts = [d.started_at for d in rows if d.started_at]
     ends = [d.finished_at for d in rows if d.finished_at]
@@ -145,9 +156,11 @@ async def run(devices: int, concurrency: int, seed: int, directory: Path) -> Non
     tally: dict[str, int] = {}
     for d in rows:
         tally[d.state.value] = tally.get(d.state.value, 0) + 1
+    paced = sum(d.pace is not None for d in rows)
     print(
-        f"{devices} devices, concurrency {concurrency}, campaign {campaign.state.value} "
-        f"({tally}); wall time with test runs {wall:.1f} s"
+        f"{name}: {devices} devices, concurrency {concurrency}, campaign "
+        f"{campaign.state.value} ({tally}); pace known for {paced}; wall time with test runs "
+        f"{wall:.1f} s"
     )
     print(
         "per-device enter..done, measured: "
@@ -166,9 +179,10 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=48)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--campaigns", type=int, default=2, help="run one after another")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.devices, args.concurrency, args.seed, Path(tmp)))
+        asyncio.run(run(args.devices, args.concurrency, args.seed, args.campaigns, Path(tmp)))
 
 
 if __name__ == "__main__":

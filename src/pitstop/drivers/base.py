@@ -109,6 +109,29 @@ class Driver(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigRestore:
+    """What ``restore_config`` did: ``changed`` is False when the running configuration
+    already was the one asked for."""
+
+    changed: bool
+    detail: str  # one sentence for the job log, e.g. "restored 3 lines with frr-reload"
+
+
+@runtime_checkable
+class ConfigRestorer(Protocol):
+    """Optional: a driver that can put a whole configuration back. The engine uses it to
+    revert what a maintenance action changed (``maintenance exit --revert-config``, and a
+    campaign's rollback) before the diversion is removed; a driver without it can only report
+    that the configuration changed."""
+
+    async def restore_config(self, config: str) -> ConfigRestore:
+        """Make the running configuration equal ``config``, a text ``backup_config``
+        returned earlier. Idempotent: ``changed=False`` when it already is. Raises
+        ``DriverError`` when the device refuses, or still differs afterwards."""
+        ...
+
+
 @runtime_checkable
 class DriverFactory(Protocol):
     """A kind of driver, registered under ``name``: opens drivers for devices and owns what
