@@ -97,6 +97,9 @@ class DriverHarness:
     # real device that would have to be unplugged); ``no_unreachable_because`` says why.
     open_unreachable: Callable[[], Driver] | None = None
     no_unreachable_because: str = ""
+    # Changes the device's running configuration out of band, harmlessly, as a person or a
+    # maintenance action's command would; a second call changes it again.
+    drift: Callable[[], Awaitable[None]] | None = None
     opened: list[Driver] = field(default_factory=list)
 
     def unreachable(self) -> Driver:
@@ -136,10 +139,18 @@ def _simulated(*, on_disk: bool) -> Builder:
             clock.advance(seconds)
             await asyncio.sleep(0)  # let anything scheduled meanwhile run, as real time would
 
+        device = make_device("leaf1")
+        edits = iter(range(1, 1000))
+
+        async def drift() -> None:
+            n = next(edits)
+            factory.fleet.edit_config(device.id, lambda c: c + f"! edited by hand ({n})\n")
+
         harness = DriverHarness(
             kind="simulated",
-            driver=factory.open(make_device("leaf1")),
+            driver=factory.open(device),
             advance=advance,
+            drift=drift,
             settle_s=3.0,  # sim.convergence_s, by default
             poll_s=0.5,
             open_unreachable=lambda: factory.open(

@@ -16,7 +16,7 @@ import pytest
 from pitstop.domain.errors import DeviceUnreachable, DriverError
 from pitstop.domain.metrics import TrafficSample
 from pitstop.domain.parameters import Drain
-from pitstop.drivers.base import Driver, Restoration
+from pitstop.drivers.base import ConfigRestorer, Driver, Restoration
 
 if TYPE_CHECKING:  # conftest modules are not importable by name at run time
     from conftest import DriverHarness
@@ -174,3 +174,51 @@ async def test_an_unreachable_device_raises_device_unreachable(
 async def test_close_is_idempotent(contract_driver: DriverHarness) -> None:
     await contract_driver.driver.close()
     await contract_driver.driver.close()
+
+
+# --- putting a configuration back (``ConfigRestorer``) --------------------------------------
+# Optional in the protocol, but every driver pitstop ships implements it: a campaign's
+# rollback and ``maintenance exit --revert-config`` depend on it.
+
+
+def _restorer(harness: DriverHarness) -> ConfigRestorer:
+    driver = harness.driver
+    assert isinstance(driver, ConfigRestorer), f"{harness.kind} cannot restore a configuration"
+    assert harness.drift is not None, f"the {harness.kind} harness cannot change a config"
+    return driver
+
+
+async def test_a_changed_config_is_put_back_exactly(contract_driver: DriverHarness) -> None:
+    driver = _restorer(contract_driver)
+    before = await driver.backup_config()
+    assert contract_driver.drift is not None
+    await contract_driver.drift()
+    assert await driver.backup_config() != before
+    restored = await driver.restore_config(before)
+    assert restored.changed and restored.detail
+    assert await driver.backup_config() == before
+    again = await driver.restore_config(before)
+    assert not again.changed, "restoring the config it already has must change nothing"
+    assert await driver.backup_config() == before
+
+
+async def test_a_change_made_in_maintenance_is_reverted_keeping_the_diversion(
+    contract_driver: DriverHarness,
+) -> None:
+    """What the engine does when it reverts an action's change: back to the configuration
+    right after the diversion, still diverted; removing the diversion then gives the
+    pre-maintenance configuration."""
+    driver = _restorer(contract_driver)
+    before = await driver.backup_config()
+    await driver.apply_maintenance(method=None, options=NO_OPTIONS)
+    diverted = await driver.backup_config()
+    assert contract_driver.drift is not None
+    await contract_driver.drift()
+    assert (await driver.restore_config(diverted)).changed
+    assert await driver.backup_config() == diverted
+    drained = await contract_driver.eventually(
+        driver.traffic, lambda s: s.transit_pps <= MAX_RESIDUAL_PPS, contract_driver.settle_s
+    )
+    assert drained.transit_pps <= MAX_RESIDUAL_PPS, "the restore removed the diversion"
+    assert (await driver.remove_maintenance(method=None, options=NO_OPTIONS)).changed
+    assert await driver.backup_config() == before

@@ -32,12 +32,13 @@ from pitstop.domain.metrics import (
     InterfaceCounters,
     TrafficSample,
 )
-from pitstop.drivers.base import Clock, DiversionResult, Restoration
+from pitstop.drivers.base import Clock, ConfigRestore, DiversionResult, Restoration
 from pitstop.drivers.simulated_model import (
     DIVERSION_LINES,
     ERRORS_PER_S,
     FAULTS,
     Profile,
+    diversion_in,
     SimParams,
     traffic_level,
     transit_pps,
@@ -232,6 +233,45 @@ class SimulatedDriver:
             return str(state["config"])
 
         return self._fleet.update(self.device.id, backup)
+
+    async def restore_config(self, config: str) -> ConfigRestore:
+        """Put ``config`` back. The simulated device keeps its diversion apart from the rest
+        of the configuration, so it refuses a configuration that would add or remove one:
+        that is what apply and remove are for."""
+        faults = await self._enter()
+        now = self._now()
+
+        def restore(state: State) -> ConfigRestore | DriverError:
+            self._touch(state, now, faults)
+            current = str(state["config"])
+            at = now.isoformat()
+            if "restore-fails" in faults:
+                self._log(state, "restore_config", at, False, error=DriverError.code)
+                return DriverError(
+                    f"{self.device.name}: commit failed (simulated restore-fails)",
+                    device=self.device.name,
+                )
+            if current == config:
+                self._log(state, "restore_config", at, False)
+                return ConfigRestore(False, "the configuration already matches")
+            method = state["method"] if state["diverted"] else None
+            if diversion_in(config) != method:
+                self._log(state, "restore_config", at, False, error=DriverError.code)
+                return DriverError(
+                    f"{self.device.name}: the configuration to restore "
+                    + ("lacks" if method else "adds")
+                    + " the diversion; apply or remove maintenance instead",
+                    device=self.device.name,
+                )
+            changed = len(set(current.split("\n")) ^ set(config.split("\n")))
+            state["config"] = config
+            self._log(state, "restore_config", at, True)
+            return ConfigRestore(True, f"restored the configuration ({changed} lines differed)")
+
+        outcome = self._fleet.update(self.device.id, restore)
+        if isinstance(outcome, DriverError):
+            raise outcome
+        return outcome
 
     async def traffic(self) -> TrafficSample:
         faults = await self._enter()

@@ -38,6 +38,7 @@ FAULTS: Mapping[str, str] = {
     "slow": "every call first waits sim.latency_ms (default 200 ms)",
     "apply-fails": "apply_maintenance raises DriverError",
     "remove-fails": "remove_maintenance raises DriverError",
+    "restore-fails": "restore_config raises DriverError",
 }
 
 # Label values may hold only [A-Za-z0-9._:/@+-], so a list in one label needs a separator from
@@ -232,6 +233,15 @@ def with_diversion(config: str, method: str) -> str:
         if line.startswith("router bgp "):
             return "\n".join([*lines[: i + 1], DIVERSION_LINES[method], *lines[i + 1 :]])
     return config + DIVERSION_LINES[method].strip() + "\n"
+
+
+def diversion_in(config: str) -> str | None:
+    """The diversion method whose line ``config`` holds, if any."""
+    lines = config.split("\n")
+    for method, line in DIVERSION_LINES.items():
+        if line in lines or line.strip() in lines:
+            return method
+    return None
 
 
 def without_diversion(config: str, method: str) -> str:

@@ -186,6 +186,18 @@ class SimulatedFleet:
         """The injected faults of the device (not those from its labels)."""
         return frozenset(self.read(device_id)["faults"])
 
+    def edit_config(self, device_id: DeviceKey, change: Callable[[str], str]) -> None:
+        """Change the device's configuration out of band, as a person or a maintenance
+        action's command would. The device must have been read once (its configuration is
+        generated on first use)."""
+
+        def edit(state: dict[str, Any]) -> None:
+            if state["config"] is None:
+                raise ValueError("the simulated device has no configuration yet: read it first")
+            state["config"] = change(str(state["config"]))
+
+        self.update(device_id, edit)
+
     def calls(self, device_id: DeviceKey) -> list[dict[str, Any]]:
         """The device's call log, oldest first: ``{"op", "at", "changed"}`` per call to
         apply_maintenance, remove_maintenance, backup_config, health and traffic, plus
