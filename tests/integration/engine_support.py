@@ -49,6 +49,7 @@ ACTIVATE_STEPS = [
 TEST_RUN_STEPS = ["validate", "health", "verdict"]
 DEACTIVATE_STEPS = [
     "validate",
+    "config_check",
     "mark_undraining",
     "restore",
     "verify_restored",
@@ -258,6 +259,13 @@ class Engine:
 
     async def clear(self, device: str, fault: str | None = None) -> None:
         self.factory.fleet.clear(await self.device_id(device), fault)
+
+    async def edit_config(self, device: str, line: str) -> None:
+        """Change the simulated device's configuration by hand: append ``line``."""
+        self.factory.fleet.edit_config(await self.device_id(device), lambda c: c + line + "\n")
+
+    async def config(self, device: str) -> str:
+        return str(self.factory.fleet.state(await self.device_id(device))["config"])
 
     async def diverted(self, device: str) -> bool:
         return bool(self.factory.fleet.state(await self.device_id(device))["diverted"])

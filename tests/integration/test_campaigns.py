@@ -15,6 +15,7 @@ from engine_support import ALICE, Engine, build_engine
 from pitstop.domain.campaigns import CampaignState
 from pitstop.domain.errors import CampaignInvalid, CampaignStateConflict
 from pitstop.domain.inventory import Budget
+from pitstop.domain.jobs import JobType
 from pitstop.domain.roles import Via
 from pitstop.storage.store import Store
 
@@ -266,6 +267,9 @@ async def test_rollback_brings_devices_back_in_reverse_order(rollout: Rollout) -
         (d for d in await rollout.devices() if d.state.value == "awaiting_approval"),
         key=lambda d: (d.started_at, d.position),
     )
+    # What the maintenance changed on one of them (an upgrade's new line) goes back too.
+    changed = held[0].name
+    await rollout.engine.edit_config(changed, "ip prefix-list upgraded seq 5 permit 10.9.0.0/16")
     await rollout.service.pause("roll", actor=ALICE, via=Via.API)
     await rollout.service.rollback("roll", actor=ALICE, via=Via.API)
     campaign = await rollout.drive()
@@ -280,6 +284,13 @@ async def test_rollback_brings_devices_back_in_reverse_order(rollout: Rollout) -
         if e.to_status == "activated" and e.device in {d.name for d in held}
     ]
     assert back == [held[1].name, held[0].name]
+    store = rollout.engine.store
+    device_id = await rollout.engine.device_id(changed)
+    found = await store.journal.last_step_output(device_id, JobType.ACTIVATE, "snapshot")
+    exit_check = await store.journal.last_step_output(device_id, JobType.DEACTIVATE, "config_check")
+    assert found is not None and exit_check is not None
+    assert await rollout.engine.config(changed) == found[1]["config"]
+    assert (exit_check[1]["changed"], exit_check[1]["reverted"]) == (True, True)
 
 
 async def _audit(rollout: Rollout) -> Any:

@@ -76,14 +76,17 @@ def test_enter_and_exit_follow_the_job_to_maintenance_and_back(cli: Server) -> N
     assert busy.exit_code == 1
     assert busy.stderr.startswith("DEVICE_UNDER_MAINTENANCE")
 
-    left = cli("maintenance", "exit", "spine1", *FAST)
+    left = cli("maintenance", "exit", "spine1", "--revert-config", *FAST)
     assert left.exit_code == 0, left.stderr
+    assert "config_check: the configuration is as the diversion left it" in left.stderr
     assert "compare: post-maintenance state matches the snapshot" in left.stderr
     assert json.loads(cli("device", "show", "spine1", "-o", "json").stdout)["status"] == "activated"
 
     jobs = json.loads(cli("job", "list", "--device", "spine1", "-o", "json").stdout)
     assert [j["type"] for j in jobs] == ["maintenance.deactivate", "maintenance.activate"]
     assert all(j["status"] == "succeeded" for j in jobs)
+    assert jobs[0]["advanced_parameters"]["undrain"]["revert_config"] is True
+    assert "revert_config" not in jobs[1]["advanced_parameters"].get("undrain", {})
     logs = cli("job", "logs", jobs[1]["id"][:8])
     assert logs.exit_code == 0
     assert "divert: diversion graceful-shutdown applied" in logs.stdout

@@ -76,6 +76,8 @@ class JobOut(BaseModel):
     current_step: str | None
     reason: str | None
     ticket: str | None
+    # The overrides the job was submitted with; the defaults fill in the rest.
+    advanced_parameters: dict[str, Any]
     result: dict[str, Any]
     error: str | None
     created_by: str
@@ -101,6 +103,7 @@ class JobOut(BaseModel):
             current_step=j.current_step,
             reason=j.params.get("reason"),
             ticket=j.params.get("ticket"),
+            advanced_parameters=dict(j.params.get("advanced_parameters") or {}),
             result=dict(j.result),
             error=j.error,
             created_by=j.created_by,

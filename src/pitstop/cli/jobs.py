@@ -20,7 +20,7 @@ from rich.text import Text
 from pitstop.cli.client import ApiError, Client
 from pitstop.cli.common import FabricOpt, OutputOpt, client, err, out
 from pitstop.cli.output import Format, emit
-from pitstop.domain.parameters import set_path
+from pitstop.domain.parameters import merge, set_path
 
 maintenance_app = typer.Typer(
     help="Take a device out of service and bring it back.", no_args_is_help=True
@@ -129,13 +129,25 @@ def maintenance_exit(
     fabric: FabricOpt = None,
     follow: FollowOpt = True,
     output: OutputOpt = Format.TABLE,
+    revert_config: Annotated[
+        bool,
+        typer.Option(
+            "--revert-config",
+            help="First put back the configuration the diversion left, undoing what was "
+            "changed in maintenance (undrain.revert_config)",
+        ),
+    ] = False,
 ) -> None:
-    """Remove the diversion, verify traffic returns, check health, compare with the snapshot."""
+    """Remove the diversion, verify traffic returns, check health, compare with the snapshot.
+    A configuration changed in maintenance is reported first; --revert-config puts it back."""
+    params = _parameters(set_, params_file)
+    if revert_config:
+        params = merge(params, {"undrain": {"revert_config": True}})
     body = {
         "type": "maintenance.deactivate",
         "device": device,
         "fabric": fabric,
-        "advanced_parameters": _parameters(set_, params_file),
+        "advanced_parameters": params,
     }
     _submit(body, follow=follow, output=output)
 

@@ -80,6 +80,14 @@ class Drain(_Strict):
 class Undrain(_Strict):
     timeout_s: float = Field(default=60.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
+    revert_config: bool = Field(
+        default=False,
+        description=(
+            "Before traffic returns, put back the configuration the device had right after "
+            "the diversion, undoing what was changed in maintenance; off, a change is only "
+            "reported"
+        ),
+    )
 
 
 class Compare(_Strict):

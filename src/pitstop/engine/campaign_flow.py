@@ -16,7 +16,7 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus, Level
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.engine.campaign_actions import ActionResult
-from pitstop.engine.campaign_tick import NO_RESTORE, Decision, Submission, Tick
+from pitstop.engine.campaign_tick import Decision, Submission, Tick
 
 C = CampaignState
 
@@ -95,14 +95,13 @@ def _rollback(x: Decision) -> None:
     d = max(held, key=lambda h: (h.started_at or x.now, h.position))
     undo = x.spec.action.undo if d.action_ran else ()
     config = (
-        "its change is undone by action.undo first"
+        "action.undo runs first, then whatever still differs from the configuration the "
+        "diversion left is put back"
         if undo
-        else "no undo command: a config change made by its action stays (the pre-maintenance "
-        "backup is in the snapshot step of its maintenance.activate job)"
-        if d.action_ran
-        else "its action did not change it"
+        else "whatever differs from the configuration the diversion left is put back before "
+        "the diversion is removed"
     )
-    x.log(Level.WARNING, f"rolling back {d.name}; config: {config}", d.name, note=NO_RESTORE)
+    x.log(Level.WARNING, f"rolling back {d.name}; config: {config}", d.name)
     if undo:
         x.set(d, state=S.ROLLING_BACK, step="undo", job_id=None)
         x.start_command(d, undo, "undo")

@@ -33,6 +33,7 @@ from pitstop.domain.campaign_records import Campaign, CampaignDevice
 from pitstop.domain.campaigns import DRIVEN, CampaignState, DeviceState, parse_spec
 from pitstop.domain.errors import BudgetExceeded, DeviceBusy, PitstopError
 from pitstop.domain.jobs import Job, JobType, Level, Mode
+from pitstop.domain.parameters import merge
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.engine.campaign_actions import ActionResult
 from pitstop.engine.campaign_flow import decide
@@ -254,12 +255,15 @@ class CampaignDriver:
                     values = {"step": "cancel requested"}
                 else:
                     job_type, mode = _KIND[sub.kind]
+                    params = spec.advanced_parameters
+                    if sub.revert_config:
+                        params = merge(params, {"undrain": {"revert_config": True}})
                     job = await self._jobs.submit(
                         job_type=job_type,
                         device=str(sub.device_id),
                         fabric=None,
                         mode=mode,
-                        advanced_parameters=spec.advanced_parameters,
+                        advanced_parameters=params,
                         reason=f"campaign {campaign.name}: {spec.reason}",
                         ticket=None,
                         expected_end=None,

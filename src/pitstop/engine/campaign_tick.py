@@ -36,9 +36,6 @@ from pitstop.engine.campaign_actions import ActionResult, render, run_command, v
 
 C = CampaignState
 ROLE_GROUP = "role:"
-NO_RESTORE = (
-    "drivers have no config-restore operation: the action's change is undone by action.undo"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +46,9 @@ class Submission:
     kind: str  # test_run | activate | deactivate | cancel
     job_id: uuid.UUID | None = None
     retry_state: S = S.PENDING
+    # A rollback's deactivation also puts back the configuration the diversion left, undoing
+    # what the action changed (``undrain.revert_config``).
+    revert_config: bool = False
 
 
 @dataclass
@@ -126,7 +126,10 @@ class Decision:
 
     def submit(self, d: CampaignDevice, kind: str, state: S, retry: S = S.PENDING) -> None:
         self.set(d, state=state, step=f"submitting {kind}", job_id=None)
-        self.t.submissions.append(Submission(d.position, d.name, d.device_id, kind, None, retry))
+        revert = kind == "deactivate" and state is S.ROLLING_BACK
+        self.t.submissions.append(
+            Submission(d.position, d.name, d.device_id, kind, None, retry, revert_config=revert)
+        )
 
     def fail(self, d: CampaignDevice, why: str) -> None:
         self.set(d, state=S.FAILED, step=None, finished_at=self.now, error=why)

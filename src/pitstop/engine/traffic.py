@@ -13,10 +13,17 @@ from pitstop.engine.context import StepContext, StepFailed
 
 
 async def divert(ctx: StepContext) -> dict[str, Any]:
+    """Apply the diversion, and keep the configuration it left: what the device should hold
+    when it leaves maintenance (``config_check``)."""
     result = await ctx.driver.apply_maintenance(method=ctx.params.drain.method, options={})
     verb = "applied" if result.changed else "already in place"
     await ctx.info(f"diversion {result.method} {verb}", changed=result.changed)
-    return {"changed": result.changed, "method": result.method, "detail": result.detail}
+    return {
+        "changed": result.changed,
+        "method": result.method,
+        "detail": result.detail,
+        "config": await ctx.driver.backup_config(),
+    }
 
 
 async def verify_drain(ctx: StepContext) -> dict[str, Any]:

@@ -3,8 +3,10 @@ step fails or the job is cancelled.
 
 ``maintenance.activate``: validate → health → snapshot → mark_draining → divert → verify_drain
 → mark_maintenance. A test run stops after the health checks and gives a verdict; it changes
-nothing. ``maintenance.deactivate``: validate → mark_undraining → restore → verify_restored →
-post_health → compare → mark_activated. ``healthcheck``: health → verdict.
+nothing. ``maintenance.deactivate``: validate → config_check → mark_undraining → restore →
+verify_restored → post_health → compare → mark_activated (``config_check`` reports, or with
+``undrain.revert_config`` reverts, what changed in the configuration during maintenance).
+``healthcheck``: health → verdict.
 
 The promise on failure: before the diversion the device stays activated; after it, activation
 rolls back (unless ``rollback_on_failure`` is false); a failed deactivation puts the diversion
@@ -21,7 +23,7 @@ from typing import Any
 
 from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
-from pitstop.engine import checks, traffic
+from pitstop.engine import checks, config_check, traffic
 from pitstop.engine.context import StepContext
 from pitstop.storage.jobs import Fenced
 from pitstop.storage.store import Unit
@@ -63,6 +65,7 @@ TEST_RUN: tuple[StepDef, ...] = (
 
 DEACTIVATE: tuple[StepDef, ...] = (
     StepDef("validate", partial(checks.validate_status, expected=DeviceStatus.MAINTENANCE), 1, 30),
+    StepDef("config_check", config_check.check_config, 2, 300),
     StepDef("mark_undraining", partial(_mark, status=DeviceStatus.UNDRAINING), 0.2, 30),
     StepDef("restore", traffic.restore, 2, 120),
     StepDef("verify_restored", traffic.verify_restored, 10, 3600),

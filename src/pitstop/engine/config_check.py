@@ -1,0 +1,72 @@
+"""The deactivation's first look at the device: did its configuration change while it was in
+maintenance, and, when asked, put back the one it had right after the diversion.
+
+The activation's ``divert`` step keeps the configuration the diversion left. Whatever differs
+from it when the device is about to leave maintenance was changed in maintenance: by the
+work itself (an upgrade, a person at the console, a campaign's command). By default the
+change is reported, with the lines that differ, and kept: it is usually the point of the
+maintenance. With ``undrain.revert_config`` (a campaign's rollback sets it) the driver puts
+the recorded configuration back before the diversion is removed, so traffic never returns to
+a configuration nobody verified; the diversion is then removed as usual and the final
+comparison with the pre-maintenance snapshot shows what is left.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pitstop.domain.jobs import JobType
+from pitstop.drivers.base import ConfigRestorer
+from pitstop.engine.context import StepContext, StepFailed
+
+# Diff lines kept in the step's output and log; the whole configuration is in the snapshot.
+MAX_DIFF_LINES = 200
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    """The unified diff from ``before`` to ``after``, without its headers, bounded."""
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    body = [ln for ln in diff if not ln.startswith(("---", "+++", "@@"))]
+    return body[:MAX_DIFF_LINES]
+
+
+async def check_config(ctx: StepContext) -> dict[str, Any]:
+    found = await ctx.store.journal.last_step_output(ctx.device.id, JobType.ACTIVATE, "divert")
+    expected = found[1].get("config") if found is not None and found[1] else None
+    if not isinstance(expected, str):
+        await ctx.warn("no configuration was recorded after the diversion: nothing to compare")
+        return {"compared": False}
+    current = await ctx.driver.backup_config()
+    if current == expected:
+        await ctx.info("the configuration is as the diversion left it")
+        return {"compared": True, "changed": False, "reverted": False}
+    diff = changed_lines(expected, current)
+    if not ctx.params.undrain.revert_config:
+        await ctx.warn(
+            f"the configuration changed in maintenance ({len(diff)} lines); kept "
+            "(undrain.revert_config is off)",
+            diff=diff,
+        )
+        return {"compared": True, "changed": True, "reverted": False, "diff": diff}
+    driver = ctx.driver
+    if not isinstance(driver, ConfigRestorer):
+        raise StepFailed(
+            f"{ctx.device.name}: the configuration changed in maintenance and the "
+            f"{ctx.device.driver} driver cannot restore one; the device stays in maintenance",
+            {"compared": True, "changed": True, "reverted": False, "diff": diff},
+        )
+    result = await driver.restore_config(expected)
+    await ctx.info(
+        f"the configuration changed in maintenance ({len(diff)} lines) and was reverted: "
+        f"{result.detail}",
+        diff=diff,
+    )
+    return {
+        "compared": True,
+        "changed": True,
+        "reverted": True,
+        "detail": result.detail,
+        "diff": diff,
+        "snapshot_job": str(found[0]) if found else None,
+    }
