@@ -12,18 +12,17 @@ from pitstop.engine.codec import health_from_json, rates_from_json, snapshot_fro
 from pitstop.engine.context import StepContext, StepFailed
 
 
-async def divert(ctx: StepContext) -> dict[str, Any]:
-    """Apply the diversion, and keep the configuration it left: what the device should hold
-    when it leaves maintenance (``config_check``)."""
+async def apply_diversion(ctx: StepContext) -> dict[str, Any]:
     result = await ctx.driver.apply_maintenance(method=ctx.params.drain.method, options={})
     verb = "applied" if result.changed else "already in place"
     await ctx.info(f"diversion {result.method} {verb}", changed=result.changed)
-    return {
-        "changed": result.changed,
-        "method": result.method,
-        "detail": result.detail,
-        "config": await ctx.driver.backup_config(),
-    }
+    return {"changed": result.changed, "method": result.method, "detail": result.detail}
+
+
+async def divert(ctx: StepContext) -> dict[str, Any]:
+    """The activation's step: apply the diversion, and keep the configuration it left, what
+    the device should hold when it leaves maintenance (``config_check``)."""
+    return {**await apply_diversion(ctx), "config": await ctx.driver.backup_config()}
 
 
 async def verify_drain(ctx: StepContext) -> dict[str, Any]:

@@ -164,7 +164,7 @@ async def _undo_deactivate(ctx: StepContext, status: DeviceStatus, at_step: str)
         return f"nothing to undo: the device is {status.value}"
     try:
         await ctx.info("putting the diversion back; the device returns to maintenance")
-        await traffic.divert(ctx)
+        await traffic.apply_diversion(ctx)
         await ctx.set_status(
             DeviceStatus.MAINTENANCE, reason="deactivation failed; back in maintenance"
         )
