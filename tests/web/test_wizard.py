@@ -145,7 +145,8 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     expect(page.locator("#history-h + table")).to_contain_text("maintenance")
     screens.save(page, "09-device-maintenance", full_page=True)
 
-    # Screen 4: deactivation.
+    # Screen 4: deactivation, asking for any configuration change to be reverted.
+    page.get_by_label("Revert configuration changes made in maintenance").check()
     page.get_by_role("button", name="Deactivate maintenance").click()
     page.locator("#confirm-dialog").get_by_role("button", name="Confirm").click()
     page.wait_for_url(re.compile(r"/ui/wizard/.+/progress$"))
@@ -167,6 +168,10 @@ def test_full_wizard(sign_in: SignIn, demo: Demo, screens: Screens) -> None:
     screens.save(page, "11-jobs")
     page.locator("tr[data-job] a").first.click()
     expect(page.locator("tr[data-step=mark_activated] .badge")).to_have_text("succeeded")
+    expect(page.locator("tr[data-step=config_check] .badge")).to_have_text("succeeded")
+    jobs = demo.api.get("/api/v1/jobs", params={"device": DEVICE, "limit": 1}).json()["items"]
+    assert jobs[0]["type"] == "maintenance.deactivate"
+    assert jobs[0]["advanced_parameters"] == {"undrain": {"revert_config": True}}
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     screens.save(page, "12-job")
     page.goto("/ui/audit")

@@ -263,7 +263,10 @@ async def start_deactivation(request: Request, device_ref: str) -> Response:
         device=str(dev.id),
         fabric=None,
         mode=None,
-        advanced_parameters={},
+        # Unticked, a configuration changed in maintenance is reported and kept.
+        advanced_parameters=(
+            {"undrain": {"revert_config": True}} if form.get("revert_config") == "on" else {}
+        ),
         reason=str(form.get("reason", "")).strip() or "maintenance finished",
         ticket=dev.maintenance.ticket,
         expected_end=None,
