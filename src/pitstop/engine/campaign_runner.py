@@ -69,6 +69,7 @@ class CampaignDriver:
     )
     _owned: dict[uuid.UUID, int] = field(default_factory=dict)
     _actions: dict[tuple[uuid.UUID, int], asyncio.Task[ActionResult]] = field(default_factory=dict)
+    _nudge: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if self.clock is None:
@@ -84,13 +85,31 @@ class CampaignDriver:
         return self.clock()
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Tick every poll interval, and at once when a job of this process ends, one of its
+        commands does, or a campaign is started, paused, approved... (``storage.signals``)."""
         stop = stop or asyncio.Event()
+        ended = self.store.job_ended.subscribe()
+        changed = self.store.campaign_changed.subscribe()
         try:
             while not stop.is_set():
+                for event in (ended, changed, self._nudge):
+                    event.clear()
                 await self.step_all()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.config.poll_interval_s)
+                waiters = {
+                    asyncio.ensure_future(e.wait()) for e in (stop, ended, changed, self._nudge)
+                }
+                try:
+                    await asyncio.wait(
+                        waiters,
+                        timeout=self.config.poll_interval_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
         finally:
+            self.store.job_ended.unsubscribe(ended)
+            self.store.campaign_changed.unsubscribe(changed)
             for task in self._actions.values():
                 task.cancel()
             for task in list(self._actions.values()):
@@ -170,6 +189,10 @@ class CampaignDriver:
             await self._write(u, campaign, tick)
         self._start_actions(campaign, tick)
         await self._submit(campaign, epoch, tick.submissions)
+        if tick.state is not None:
+            # A new campaign state (test runs passed: running) is acted on by the next tick;
+            # nothing else would announce it.
+            self._nudge.set()
         return tick.state is None or tick.state in DRIVEN
 
     async def _recover(
@@ -238,7 +261,10 @@ class CampaignDriver:
         for position, coro in tick.start_actions.items():
             key = (campaign.id, position)
             if key not in self._actions:
-                self._actions[key] = asyncio.create_task(coro)
+                task = asyncio.create_task(coro)
+                # A command's end is this driver's news: tick now, not at the next poll.
+                task.add_done_callback(lambda _: self._nudge.set())
+                self._actions[key] = task
             else:
                 coro.close()
 

@@ -208,7 +208,9 @@ class CampaignService:
                 ),
             )
             await self._audit(u, campaign, actor, via, "campaign.start")
-            return await u.campaigns.get(str(campaign.id))
+            started = await u.campaigns.get(str(campaign.id))
+        self._store.campaign_changed.fire()
+        return started
 
     async def pause(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
         return await self._move(ref, actor, via, "pause", {C.RUNNING}, C.PAUSED)
@@ -248,7 +250,9 @@ class CampaignService:
                 campaign.id, level=Level.INFO, device=device, message=f"approved by {actor.name}"
             )
             await self._audit(u, campaign, actor, via, "campaign.approve", device=device)
-            return (await u.campaigns.devices(campaign.id))[d.position]
+            approved = (await u.campaigns.devices(campaign.id))[d.position]
+        self._store.campaign_changed.fire()
+        return approved
 
     async def _move(
         self,
@@ -277,7 +281,9 @@ class CampaignService:
                 campaign.id, level=Level.WARNING, message=f"{verb} requested by {actor.name}"
             )
             await self._audit(u, campaign, actor, via, f"campaign.{verb}")
-            return await u.campaigns.get(str(campaign.id))
+            moved_to = await u.campaigns.get(str(campaign.id))
+        self._store.campaign_changed.fire()
+        return moved_to
 
     @staticmethod
     def _may_write(actor: Actor, fabric: str) -> None:

@@ -67,8 +67,10 @@ class Worker:
         job spends most of its life waiting on its device."""
         stop = stop or asyncio.Event()
         running: set[asyncio.Task[None]] = set()
+        queued = self.store.job_queued.subscribe()
         try:
             while not stop.is_set():
+                queued.clear()
                 claimed = None
                 if len(running) < self.config.concurrency:
                     try:
@@ -80,7 +82,10 @@ class Worker:
                     running.add(task)
                     task.add_done_callback(running.discard)
                     continue
-                waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+                waiters: set[asyncio.Future[Any]] = {
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(queued.wait()),
+                }
                 waiters |= set(running)
                 await asyncio.wait(
                     waiters,
@@ -90,6 +95,7 @@ class Worker:
                 for waiter in waiters - set(running):
                     waiter.cancel()
         finally:
+            self.store.job_queued.unsubscribe(queued)
             for task in running:
                 task.cancel()
             for task in list(running):
@@ -103,6 +109,8 @@ class Worker:
             log.warning("worker %s lost the lease of job %s: %s", self.name, job_id, exc)
         except Exception:  # a bug in one job must not stop the worker
             log.exception("worker %s: job %s failed unexpectedly", self.name, job_id)
+        finally:
+            self.store.job_ended.fire()
 
     async def _claim(self) -> tuple[uuid.UUID, int] | None:
         return await self.store.leases.claim(
@@ -122,6 +130,8 @@ class Worker:
             await self._run(job_id, epoch)
         except LeaseLost as exc:
             log.warning("worker %s lost the lease of job %s: %s", self.name, job_id, exc)
+        finally:
+            self.store.job_ended.fire()
         return True
 
     async def _run(self, job_id: uuid.UUID, epoch: int) -> None:

@@ -136,7 +136,9 @@ class JobService:
                     job_id=job_id,
                     details=details,
                 )
-            return await u.jobs.get(job_id)
+            job = await u.jobs.get(job_id)
+        self._store.job_queued.fire()
+        return job
 
     async def cancel(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
         return await self._control(job_id, actor=actor, via=via, action="cancel")
@@ -162,7 +164,9 @@ class JobService:
                 job_id=job.id,
                 details={"attempt": out.attempt},
             )
-            return out
+        if action == "retry":
+            self._store.job_queued.fire()
+        return out
 
     @staticmethod
     def _may_control(actor: Actor, job: Job) -> None:

@@ -19,6 +19,7 @@ from pitstop.storage.jobs import JobRepository
 from pitstop.storage.journal import Journal
 from pitstop.storage.leases import Leases
 from pitstop.storage.overruns import OverrunRepository
+from pitstop.storage.signals import Signal
 from pitstop.storage.tokens import TokenRepository
 
 
@@ -43,6 +44,10 @@ class Store:
         self.clock = clock
         self._journal: Journal | None = None
         self._leases: Leases | None = None
+        # Announced after the commit, to wake this process's workers and campaign drivers.
+        self.job_queued = Signal()
+        self.job_ended = Signal()
+        self.campaign_changed = Signal()  # started, paused, resumed, aborted, approved...
 
     @property
     def journal(self) -> Journal:
