@@ -234,6 +234,12 @@ async def test_a_missing_namespace_is_unreachable() -> None:
         await transport.run(["true"])
 
 
+async def test_the_local_transport_feeds_input_on_stdin() -> None:
+    transport = LocalTransport()
+    assert await transport.run(["wc", "-l"], input="a\nb\nc\n") == "3\n"
+    assert await transport.run(["cat"]) == ""  # no input: an empty stdin, not this process's
+
+
 def test_the_credentials_reference_is_resolved_without_leaking_it() -> None:
     from pitstop.drivers.frr.ssh import resolve_credentials
 
@@ -257,4 +263,5 @@ def test_only_a_missing_router_is_unreachable_not_a_missing_file() -> None:
     with pytest.raises(DriverError) as err:
         classify("netns psl-x", [*netns, "cat", "/x.pid"], 1, "", "cat: /x.pid: No such file")
     assert not isinstance(err.value, DeviceUnreachable)
+    assert err.value.extra["output"] == "cat: /x.pid: No such file"  # for the caller's message
     classify("r1", ["true"], 0, "", "")  # success raises nothing
