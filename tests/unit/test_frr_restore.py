@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_frr_driver import START, FakeRouter, device
 
-from pitstop.domain.errors import DriverError
+from pitstop.domain.errors import DriverError, DriverTimeout
 from pitstop.drivers.base import ConfigRestorer
 from pitstop.drivers.frr import FrrDriver, FrrDriverFactory, restore
 from pitstop.drivers.frr.transport import LocalTransport
@@ -150,6 +150,22 @@ async def test_a_failing_frr_reload_is_a_driver_error_naming_the_device(
         "the configuration: ERROR: vtysh failed to process new configuration: line 2: "
         "% Unknown command: ip prefix-list bad"
     )
+
+
+async def test_a_reload_without_an_answer_is_a_timeout_naming_the_device(
+    driver: FrrDriver, router: FakeRouter
+) -> None:
+    before = await driver.backup_config()
+    router.drift()
+
+    async def hangs(argv: list[str], **_: object) -> str:
+        if "frr-reload" in argv:
+            raise DriverTimeout("fake: sh -c ...: no answer after 120 s")
+        return await FakeRouter.run(router, argv)
+
+    router.run = hangs  # type: ignore[method-assign]
+    with pytest.raises(DriverTimeout, match="spine1: frr-reload \\(fake\\) gave no answer"):
+        await driver.restore_config(before)
 
 
 async def test_an_empty_config_is_refused_before_anything_runs(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pitstop.domain.errors import DriverError
+from pitstop.domain.errors import DriverError, DriverTimeout
 from pitstop.domain.inventory import Device
 from pitstop.domain.metrics import Capabilities, Facts, HealthSample, TrafficSample
 from pitstop.drivers.base import Clock, ConfigRestore, DiversionResult, Restoration
@@ -338,6 +338,12 @@ class FrrDriver:
                 input=restore.config_body(config),
                 limit_s=restore.RELOAD_TIMEOUT_S,
             )
+        except DriverTimeout as exc:
+            raise DriverTimeout(
+                f"{self.device.name}: frr-reload ({self.transport.where}) gave no answer after "
+                f"{restore.RELOAD_TIMEOUT_S:g} s; the configuration may be partly restored",
+                device=self.device.name,
+            ) from exc
         except DriverError as exc:
             why = restore.failure(str(exc.extra.get("output") or exc.detail))
             raise DriverError(
