@@ -77,8 +77,8 @@ def changed_lines(a: str, b: str) -> int:
 
 def only_order_differs(want: str, got: str) -> bool:
     """The same lines, in another order: frr-reload sees nothing to change, so another pass
-    cannot help. FRR lists prefix-lists, route-maps and access-lists in the order they were
-    created, so one deleted and re-created comes back after the others."""
+    cannot help. FRR lists prefix-lists and route-maps in the order they were created, so
+    one deleted and re-created comes back after the others."""
     return want != got and Counter(want.splitlines()) == Counter(got.splitlines())
 
 
