@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import os
 import random
 import string
@@ -199,10 +200,14 @@ def frr_contract_lab() -> Iterator[FrrLab]:
             flows.stop(settle_s=0)
 
 
+_FRR_DRIFTS = itertools.count(1)
+
+
 def _frr_builder() -> Builder:
     @contextlib.asynccontextmanager
     async def build(request: pytest.FixtureRequest) -> AsyncIterator[DriverHarness]:
         from pitstop.drivers.frr import FrrDriverFactory
+        from pitstop.drivers.frr.transport import LocalTransport, vtysh
         from pitstop.lab.inventory import inventory
 
         lab: FrrLab = request.getfixturevalue("frr_contract_lab")
@@ -212,10 +217,26 @@ def _frr_builder() -> Builder:
             make_device("spine1", role="spine", driver="frr"),
             connection=Connection(options=spec["connection"]["options"]),
         )
+        options = device.connection.options
+
+        async def drift() -> None:
+            # A prefix-list nothing uses: a change by hand that moves no traffic. Numbered
+            # across the module, so that one a failed test left behind cannot hide the next.
+            n = next(_FRR_DRIFTS)
+            await vtysh(
+                LocalTransport(netns=options["netns"]),
+                options["pathspace"],
+                [
+                    "configure terminal",
+                    f"ip prefix-list psl-drift-{n} seq 5 permit 10.255.{n}.0/24",
+                ],
+            )
+
         harness = DriverHarness(
             kind="frr",
             driver=factory.open(device),
             advance=asyncio.sleep,
+            drift=drift,
             settle_s=8.0,
             poll_s=0.5,
             open_unreachable=lambda: factory.open(

@@ -1,7 +1,7 @@
 """Maintenance of a real FRR spine through the real engine, in a network-namespace lab with
 UDP flows crossing it: health checks see BGP as it is, a drain moves measured traffic, a drain
-that cannot converge rolls back, and a bgpd killed during the undrain never ends in a device
-called activated.
+that cannot converge rolls back, a bgpd killed during the undrain never ends in a device
+called activated, and a configuration put back with frr-reload keeps the drain.
 
 One lab per module (see ``conftest.py``); every test leaves the fabric as it found it.
 """
@@ -213,4 +213,32 @@ async def test_as_path_prepend_moves_traffic_and_restores_exactly(lab: Lab) -> N
     assert await asyncio.to_thread(wait_until, lambda: transit_pps(lab, SPINE) > 100)
     restored = await driver.verify_restored()
     assert restored.ok, restored.detail
+    await driver.close()
+
+
+async def test_restoring_the_diverted_config_keeps_the_drain_and_saves_nothing(lab: Lab) -> None:
+    # A change by hand during maintenance that weakens the diversion itself (one prepend
+    # instead of three) and adds a prefix-list; restoring the config taken right after the
+    # diversion undoes both with frr-reload, and the startup config is never written.
+    method = "as-path-prepend"
+    startup = Path("/etc/frr") / lab.ns(SPINE) / "frr.conf"
+    saved = startup.read_bytes()
+    driver = FrrDriverFactory().open(lab.device(SPINE))
+    before = await driver.backup_config()
+    try:
+        assert (await driver.apply_maintenance(method=method, options={})).changed
+        diverted = await driver.backup_config()
+        vtysh(lab.ns(SPINE), "configure terminal", "route-map PSL-MAINT-PREPEND permit 10",
+              "set as-path prepend 65000", "exit",
+              "ip prefix-list psl-by-hand seq 5 permit 10.254.0.0/24")  # fmt: skip
+        assert await driver.backup_config() != diverted
+        restored = await driver.restore_config(diverted)
+        assert restored.changed, restored.detail
+        assert await driver.backup_config() == diverted
+        assert await asyncio.to_thread(wait_until, lambda: transit_pps(lab, SPINE) <= 10)
+    finally:
+        await driver.remove_maintenance(method=method, options={})
+    assert await driver.backup_config() == before
+    assert startup.read_bytes() == saved
+    assert await asyncio.to_thread(wait_until, lambda: transit_pps(lab, SPINE) > 100)
     await driver.close()

@@ -52,6 +52,10 @@ class FakeRouter:
         self.bgpd_up = True
         self.refuse: str | None = None
         self.sent: list[list[str]] = []
+        self.reloads: list[tuple[list[str], str | None]] = []  # (argv, stdin) of frr-reload
+        self.reload_fails: str | None = None  # what a failing frr-reload prints
+        # The running config after each frr-reload, while it is not the one given.
+        self.reloaded: list[str] = []
 
     @property
     def where(self) -> str:
@@ -74,8 +78,27 @@ class FakeRouter:
                 self.config = self.config.replace(f" {c[3:]}\n", "")
         return ""
 
-    async def run(self, argv: Sequence[str], *, limit_s: float = 20.0) -> str:
+    def _reload(self, argv: Sequence[str], text: str | None) -> str:
+        """frr-reload: the running config becomes the one on stdin (or ``reloaded[0]``)."""
+        self.reloads.append((list(argv), text))
+        if self.reload_fails:
+            raise DriverError(f"fake: sh frr-reload: {self.reload_fails}", output=self.reload_fails)
+        header = "Building configuration...\n\nCurrent configuration:\n"
+        self.config = self.reloaded.pop(0) if self.reloaded else header + (text or "")
+        return ""
+
+    def drift(self, n: int = 1) -> str:
+        """A change made by hand, out of band: a prefix-list added at the end."""
+        line = f"ip prefix-list psl-drift-{n} seq 5 permit 10.255.{n}.0/24"
+        self.config = self.config.replace("end\n", f"{line}\n!\nend\n")
+        return line
+
+    async def run(
+        self, argv: Sequence[str], *, limit_s: float = 20.0, input: str | None = None
+    ) -> str:
         self.sent.append(list(argv))
+        if argv[:2] == ["sh", "-c"] and "frr-reload" in argv:
+            return self._reload(argv, input)
         if argv[0] == "vtysh":
             commands = [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]
             first = commands[0]
@@ -234,6 +257,12 @@ async def test_a_missing_namespace_is_unreachable() -> None:
         await transport.run(["true"])
 
 
+async def test_the_local_transport_feeds_input_on_stdin() -> None:
+    transport = LocalTransport()
+    assert await transport.run(["wc", "-l"], input="a\nb\nc\n") == "3\n"
+    assert await transport.run(["cat"]) == ""  # no input: an empty stdin, not this process's
+
+
 def test_the_credentials_reference_is_resolved_without_leaking_it() -> None:
     from pitstop.drivers.frr.ssh import resolve_credentials
 
@@ -257,4 +286,5 @@ def test_only_a_missing_router_is_unreachable_not_a_missing_file() -> None:
     with pytest.raises(DriverError) as err:
         classify("netns psl-x", [*netns, "cat", "/x.pid"], 1, "", "cat: /x.pid: No such file")
     assert not isinstance(err.value, DeviceUnreachable)
+    assert err.value.extra["output"] == "cat: /x.pid: No such file"  # for the caller's message
     classify("r1", ["true"], 0, "", "")  # success raises nothing

@@ -79,10 +79,11 @@ async def router(tmp_path: Path) -> AsyncIterator[SshRouter]:
         proc = await asyncio.create_subprocess_shell(
             str(process.command),
             env=env,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        out, err = await proc.communicate((await process.stdin.read()).encode())
         process.stdout.write(out.decode())
         process.stderr.write(err.decode())
         process.exit(proc.returncode or 0)
@@ -122,6 +123,15 @@ async def test_a_command_runs_with_a_key_and_its_output_comes_back(router: SshRo
         assert await t.run(["sh", "-c", "echo $((6 * 7))"]) == "42\n"
     finally:
         await t.close()
+        await t.close()
+
+
+async def test_input_reaches_stdin_and_without_it_stdin_is_empty(router: SshRouter) -> None:
+    t = transport(router)
+    try:
+        assert await t.run(["sh", "-c", "wc -l"], input="router bgp 65000\n exit\n") == "2\n"
+        assert await t.run(["cat"]) == ""  # does not wait for a stdin that never ends
+    finally:
         await t.close()
 
 

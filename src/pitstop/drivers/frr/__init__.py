@@ -2,8 +2,8 @@
 
 ``transport`` runs commands (``ssh`` is the SSH flavour and the only importer of asyncssh),
 ``parsing`` reads FRR's JSON and the kernel's counters, ``diversion`` turns a diversion method
-into configuration, ``driver`` keeps the driver contract with them, and ``factory`` opens a
-driver for a device's connection.
+into configuration, ``restore`` puts a whole configuration back with frr-reload, ``driver``
+keeps the driver contract with them, and ``factory`` opens a driver for a device's connection.
 """
 
 from pitstop.drivers.frr.driver import FrrDriver

@@ -17,6 +17,9 @@ How each promise of the driver contract is kept on a real router:
   when ``connection.options.peers`` names the BGP peers, on each peer: the device's paths are
   valid, carry no GRACEFUL_SHUTDOWN and are not de-preferred (local-preference, AS-path
   length), without asking that they be best again.
+* **Restoring a configuration** (``restore_config``, the optional ``ConfigRestorer``) runs
+  FRR's ``frr-reload.py`` (``restore``) with the configuration on stdin, then reads the
+  running config back: it must equal the one asked for, byte for byte.
 * **A bgpd that restarts during an undrain** (its pid changed since the diversion was
   removed) fails the verification: the restarted daemon loaded its startup file, not the
   configuration pitstop verified, so the engine puts the diversion back instead of declaring
@@ -32,15 +35,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pitstop.domain.errors import DriverError
+from pitstop.domain.errors import DriverError, DriverTimeout
 from pitstop.domain.inventory import Device
 from pitstop.domain.metrics import Capabilities, Facts, HealthSample, TrafficSample
-from pitstop.drivers.base import Clock, DiversionResult, Restoration
-from pitstop.drivers.frr import diversion, parsing
+from pitstop.drivers.base import Clock, ConfigRestore, DiversionResult, Restoration
+from pitstop.drivers.frr import diversion, parsing, restore
 from pitstop.drivers.frr.transport import Transport, vtysh
 
 if TYPE_CHECKING:
-    from pitstop.drivers.base import Driver
+    from pitstop.drivers.base import ConfigRestorer, Driver
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -88,6 +91,7 @@ class FrrDriver:
         self.rundir = device.connection.options.get(
             "rundir", f"/var/run/frr/{pathspace}" if pathspace else "/var/run/frr"
         )
+        self.frr_reload = device.connection.options.get("frr_reload", restore.DEFAULT_FRR_RELOAD)
         self._caps = Capabilities(diversions=diversion.methods_for(labels), measures_traffic=True)
         self._backup: str | None = None
         self._applied: set[str] = set()
@@ -290,6 +294,71 @@ class FrrDriver:
                 detail += "; the config equals the backup"
         return DiversionResult(True, todo[0].method, detail)
 
+    async def restore_config(self, config: str) -> ConfigRestore:
+        """Make the running config equal ``config`` with frr-reload, in a second pass when
+        the first left a difference another pass can remove; ``DriverError`` when frr-reload
+        fails or the running config still differs. A diversion in ``config`` stays in place
+        (and one it lacks is gone afterwards), so the backup taken before the diversion
+        remains the state ``remove_maintenance`` returns to."""
+        if not restore.config_body(config).strip():
+            raise DriverError(f"{self.device.name}: no configuration to restore")
+        if parsing.router_bgp_asn(config) is not None:
+            current = await self._wait_for_bgpd()
+        else:
+            current = await self._config()
+        if current == config:
+            return ConfigRestore(False, "the running configuration already matches")
+        passes = 0
+        while True:
+            passes += 1
+            await self._reload(config)
+            after = await self._config()
+            if after == config:
+                break
+            if passes == restore.MAX_PASSES or restore.only_order_differs(config, after):
+                raise DriverError(
+                    f"{self.device.name}: after frr-reload the running configuration still "
+                    f"differs from the one to restore: {restore.difference(config, after)}",
+                    device=self.device.name,
+                )
+        self._track_diversion(after)
+        n = restore.changed_lines(current, config)
+        passes_note = "" if passes == 1 else f" in {passes} passes"
+        return ConfigRestore(
+            True,
+            f"restored the configuration with frr-reload{passes_note} "
+            f"({n} line{'' if n == 1 else 's'} differed)",
+        )
+
+    async def _reload(self, config: str) -> None:
+        self._check_open()
+        try:
+            await self.transport.run(
+                restore.reload_argv(self.frr_reload, self.pathspace),
+                input=restore.config_body(config),
+                limit_s=restore.RELOAD_TIMEOUT_S,
+            )
+        except DriverTimeout as exc:
+            raise DriverTimeout(
+                f"{self.device.name}: frr-reload ({self.transport.where}) gave no answer after "
+                f"{restore.RELOAD_TIMEOUT_S:g} s; the configuration may be partly restored",
+                device=self.device.name,
+            ) from exc
+        except DriverError as exc:
+            why = restore.failure(str(exc.extra.get("output") or exc.detail))
+            raise DriverError(
+                f"{self.device.name}: frr-reload ({self.frr_reload}, {self.transport.where}) "
+                f"did not apply the configuration: {why}",
+                device=self.device.name,
+            ) from exc
+
+    def _track_diversion(self, config: str) -> None:
+        """After a restore: forget the diversions it took out. Without any left, the device
+        is not diverted and the backup has served its purpose."""
+        self._applied = {m for m in self._applied if diversion.present(config, m)}
+        if not any(diversion.present(config, m) for m in diversion.METHODS):
+            self._backup = None
+
     # --- verifying ------------------------------------------------------------------------
 
     async def verify_restored(self) -> Restoration:
@@ -371,4 +440,7 @@ __all__ = ["FrrDriver", "PeerView"]
 if TYPE_CHECKING:
 
     def _conforms(d: FrrDriver) -> Driver:
+        return d
+
+    def _restores(d: FrrDriver) -> ConfigRestorer:
         return d

@@ -5,6 +5,8 @@
 ``options.netns`` (``ip netns exec``) and ``options.pathspace`` (``vtysh -N``) when given.
 ``options.peers`` lists the BGP peers the driver reads to verify an undrain: namespaces (also
 used as pathspaces) locally, host names over SSH with the same credentials.
+``options.frr_reload`` is where ``frr-reload.py`` is on the router's host, for restoring a
+configuration (``/usr/lib/frr/frr-reload.py``, Debian's ``frr-pythontools``, by default).
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ class FrrDriverFactory:
         for key, value in (("netns", netns), ("pathspace", pathspace)):
             if value and ("/" in value or value.startswith(".")):
                 raise DriverError(f"{device.name}: options.{key} {value!r} is not a name")
+        frr_reload = opts.get("frr_reload")
+        if frr_reload is not None and not frr_reload.startswith("/"):
+            raise DriverError(
+                f"{device.name}: options.frr_reload {frr_reload!r} is not an absolute path"
+            )
         try:
             diversion.methods_for(device.labels)
             float(device.labels.get("frr.traffic_window_s", DEFAULT_WINDOW_S))

@@ -101,12 +101,17 @@ class SshTransport:
                 raise DeviceUnreachable(f"{self.where}: {exc}") from exc
             return self._conn
 
-    async def run(self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S) -> str:
+    async def run(
+        self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S, input: str | None = None
+    ) -> str:
         command = shlex.join(["sudo", "-n", *argv] if self._sudo else list(argv))
+        # asyncssh sends ``input`` and then EOF; without input, stdin is closed at once, as
+        # the local transport's is, so that nothing waits for a stdin that never ends.
+        stdin: dict[str, Any] = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
         for attempt in (1, 2):
             conn = await self._connect()
             try:
-                result = await asyncio.wait_for(conn.run(command, check=False), limit_s)
+                result = await asyncio.wait_for(conn.run(command, check=False, **stdin), limit_s)
             except TimeoutError as exc:
                 raise DriverTimeout(f"{self.where}: {command[:120]}: no answer") from exc
             except (OSError, asyncssh.Error) as exc:

@@ -1,5 +1,6 @@
 """How the ``frr`` driver reaches a router: one method, ``run``, that executes a command on
-the router's host and returns its output, plus ``vtysh`` built on it.
+the router's host (with ``input`` on its stdin, or none) and returns its output, plus
+``vtysh`` built on it.
 
 ``LocalTransport`` runs on this machine, in the device's network namespace (``ip netns exec``)
 and FRR pathspace (``vtysh -N``) when the device names them; ``SshTransport`` (in ``ssh``) runs
@@ -37,8 +38,11 @@ class Transport(Protocol):
         """Where the commands run, for messages: ``netns psl-lab-spine1``, ``ssh r1:22``."""
         ...
 
-    async def run(self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S) -> str:
-        """stdout of ``argv``; raises the driver errors described in the module docstring."""
+    async def run(
+        self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S, input: str | None = None
+    ) -> str:
+        """stdout of ``argv``, fed ``input`` on stdin (an empty stdin when None); raises the
+        driver errors described in the module docstring."""
         ...
 
     async def close(self) -> None: ...
@@ -64,14 +68,17 @@ async def vtysh(
 
 
 def classify(where: str, argv: Sequence[str], code: int, out: str, err: str) -> None:
-    """Raise the right driver error for a command that exited with ``code``."""
+    """Raise the right driver error for a command that exited with ``code``. The error's
+    ``output`` extra is what the command printed, for a caller that words its own message."""
     if code == 0:
         return
     text = (err.strip() or out.strip())[-400:]
     command = " ".join(a for a in argv if a != "-c")[:160]
     if any(marker in text.lower() for marker in _UNREACHABLE):
         raise DeviceUnreachable(f"{where}: {text or 'unreachable'}", where=where)
-    raise DriverError(f"{where}: {command}: {text or f'exit status {code}'}", where=where)
+    raise DriverError(
+        f"{where}: {command}: {text or f'exit status {code}'}", where=where, output=text
+    )
 
 
 class LocalTransport:
@@ -84,19 +91,22 @@ class LocalTransport:
     def where(self) -> str:
         return f"netns {self.netns}" if self.netns else "localhost"
 
-    async def run(self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S) -> str:
+    async def run(
+        self, argv: Sequence[str], *, limit_s: float = DEFAULT_TIMEOUT_S, input: str | None = None
+    ) -> str:
         full = ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *full,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except FileNotFoundError as exc:
             raise DeviceUnreachable(f"{self.where}: {full[0]} is not installed") from exc
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), limit_s)
+            data = None if input is None else input.encode()
+            out, err = await asyncio.wait_for(proc.communicate(data), limit_s)
         except TimeoutError as exc:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
