@@ -26,13 +26,14 @@ from pitstop.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
+from pitstop.domain.inventory import Connection, Device
 from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus, check_transition
 from pitstop.domain.roles import Actor, Via
 from pitstop.domain.selectors import Op, Term
 from pitstop.storage.audit_log import AuditLog
 from pitstop.storage.budgets import BudgetRepository, lock_fabric
-from pitstop.storage.clock import Clock, as_utc
+from pitstop.storage.clock import Clock
+from pitstop.storage.device_rows import check_version, device_from_row, status_values
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
 from pitstop.storage.refs import as_uuid
 from pitstop.storage.tables import DeviceGroupRow, DeviceLabelRow, DeviceRow, FabricRow, GroupRow
@@ -295,7 +296,7 @@ class DeviceRepository:
         connection, labels, groups."""
         row, fabric = await self._locked(device_id)
         actor.ensure_may_write(fabric)
-        _check_version(row, expected_version)
+        check_version(row, expected_version)
         if "role" in changes:
             row.role = changes["role"]
         if "driver" in changes:
@@ -392,7 +393,7 @@ class DeviceRepository:
             return await self.get(device_id)
         check_transition(current, target, actor.role)
         actor.ensure_may_write(fabric)
-        _check_version(row, expected_version)
+        check_version(row, expected_version)
         reservation: dict[str, Any] = {}
         # Error is a fact, never refused; every other way out of service takes a slot.
         leaving = current not in UNAVAILABLE and target in UNAVAILABLE
@@ -452,95 +453,3 @@ class DeviceRepository:
         row.version += 1
         row.updated_at = self._clock()
         await self._s.flush()
-
-
-def status_values(
-    current: DeviceStatus,
-    target: DeviceStatus,
-    *,
-    now: datetime,
-    actor: str,
-    reason: str | None,
-    ticket: str | None,
-    expected_end: datetime | None,
-    attention_reason: str | None,
-    version: int,
-    entered_at: datetime | None,
-) -> dict[str, Any]:
-    """The device columns a status change writes (shared with the engine's ``transitions``)."""
-    values: dict[str, Any] = {
-        "status": target.value,
-        "status_reason": reason,
-        "status_changed_by": actor,
-        "status_changed_at": now,
-        "version": version + 1,
-        "updated_at": now,
-    }
-    if target is DeviceStatus.DRAINING and current is DeviceStatus.ACTIVATED:
-        values.update(
-            mnt_reason=reason,
-            mnt_ticket=ticket,
-            mnt_requested_by=actor,
-            mnt_entered_at=None,
-            mnt_expected_end=expected_end,
-        )
-    if target is DeviceStatus.MAINTENANCE and entered_at is None:
-        values["mnt_entered_at"] = now
-    if target is DeviceStatus.ACTIVATED:
-        values.update(
-            mnt_reason=None,
-            mnt_ticket=None,
-            mnt_requested_by=None,
-            mnt_entered_at=None,
-            mnt_expected_end=None,
-        )
-    if target is DeviceStatus.ERROR:
-        values.update(needs_attention=True, attention_reason=attention_reason or reason)
-    elif current is DeviceStatus.ERROR or target is DeviceStatus.ACTIVATED:
-        # An admin verified the device before recovering it; and back in service, an
-        # overrun the watchdog flagged is over too.
-        values.update(needs_attention=False, attention_reason=None)
-    return values
-
-
-def _check_version(row: DeviceRow, expected: int | None) -> None:
-    if expected is not None and expected != row.version:
-        raise Conflict(
-            f"device {row.name!r} is at version {row.version}, not {expected}; read it again",
-            current_version=row.version,
-            expected_version=expected,
-        )
-
-
-def device_from_row(
-    row: DeviceRow, fabric: str, labels: dict[str, str], groups: list[str]
-) -> Device:
-    created, updated = as_utc(row.created_at), as_utc(row.updated_at)
-    assert created and updated
-    return Device(
-        id=row.id,
-        fabric_id=row.fabric_id,
-        fabric=fabric,
-        name=row.name,
-        role=row.role,
-        driver=row.driver,
-        connection=Connection(row.host, row.port, row.credentials_ref, dict(row.options or {})),
-        labels=labels,
-        groups=tuple(groups),
-        status=DeviceStatus(row.status),
-        status_reason=row.status_reason,
-        status_changed_by=row.status_changed_by,
-        status_changed_at=as_utc(row.status_changed_at),
-        maintenance=MaintenanceInfo(
-            row.mnt_reason,
-            row.mnt_ticket,
-            row.mnt_requested_by,
-            as_utc(row.mnt_entered_at),
-            as_utc(row.mnt_expected_end),
-        ),
-        needs_attention=row.needs_attention,
-        attention_reason=row.attention_reason,
-        version=row.version,
-        created_at=created,
-        updated_at=updated,
-    )

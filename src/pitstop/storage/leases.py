@@ -25,7 +25,7 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus
 from pitstop.storage.clock import Clock
 from pitstop.storage.connector import Connector, Query
-from pitstop.storage.devices import device_from_row
+from pitstop.storage.device_rows import device_from_row
 from pitstop.storage.jobs import CLAIM_LOCK_KEY, job_from_row
 from pitstop.storage.tables import DeviceRow, FabricRow, JobRow, JobStepRow
 

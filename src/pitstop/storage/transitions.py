@@ -3,7 +3,7 @@ each one fenced transaction of named SQL on the raw connection (``connector.py``
 the same hash chain as every other change.
 
 The rules are the ones ``DeviceRepository.change_status`` applies (``check_transition``, the
-columns from ``status_values``, the version bump, the audit entry); only the path to the
+columns from ``device_rows.status_values``, the version bump, the audit entry); only the path to the
 database differs, because a workflow makes several of these per job. Labels, groups and
 connection details do not change with a status, so the device comes back as the caller's
 copy with the new status columns, without reading it again.
@@ -35,7 +35,7 @@ from pitstop.domain.roles import Actor, Via
 from pitstop.storage.audit_log import HEAD_ID
 from pitstop.storage.budgets import group_pools
 from pitstop.storage.connector import Query
-from pitstop.storage.devices import status_values
+from pitstop.storage.device_rows import status_values
 from pitstop.storage.jobs import PendingEvent
 from pitstop.storage.journal import Journal, add_events, fence
 
