@@ -201,8 +201,8 @@ class SimulatedFleet:
     def calls(self, device_id: DeviceKey) -> list[dict[str, Any]]:
         """The device's call log, oldest first: ``{"op", "at", "changed"}`` per call to
         apply_maintenance, remove_maintenance, backup_config, restore_config, health and
-        traffic, plus
-        ``method`` for diversions and ``error`` (a code) for calls the device refused."""
+        traffic, plus ``method`` for diversions and ``error`` (a code) for calls the device
+        refused."""
         return [dict(c) for c in self.read(device_id)["calls"]]
 
     def state(self, device_id: DeviceKey) -> dict[str, Any]:
