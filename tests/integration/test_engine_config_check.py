@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_support import Engine, build_engine, step, steps
+from engine_support import ADMIN, Engine, build_engine, step, steps
 
 from pitstop.domain.jobs import JobStatus, JobType
 from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.roles import Via
 from pitstop.storage.store import Store
 
 REVERT = {"undrain": {"revert_config": True}}
@@ -89,4 +90,27 @@ async def test_a_revert_the_device_refuses_keeps_it_in_maintenance_diverted(
     assert steps(job)["mark_undraining"] == "pending"
     assert (await engine.device("leaf1")).status is DeviceStatus.MAINTENANCE
     assert await engine.diverted("leaf1")
+    assert EDIT in await engine.config("leaf1")
+
+
+async def test_an_earlier_maintenances_record_is_never_used(engine: Engine) -> None:
+    """Activated by a job once, back in service, then put in maintenance by hand: the old
+    activation's configuration says nothing of the device now, so nothing is reverted to
+    it and the snapshot comparison does not use it either."""
+    await engine.activated("leaf1")
+    assert (await engine.run_job("leaf1", JobType.DEACTIVATE)).status is JobStatus.SUCCEEDED
+    engine.clock.advance(seconds=60)
+    device_id = await engine.device_id("leaf1")
+    for target in (DeviceStatus.DRAINING, DeviceStatus.MAINTENANCE):
+        async with engine.store.unit() as u:
+            await u.devices.change_status(
+                device_id, target=target, actor=ADMIN, via=Via.API, reason="by hand"
+            )
+    await engine.edit_config("leaf1", EDIT)
+    job = await engine.run_job("leaf1", JobType.DEACTIVATE, params=REVERT)
+
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert step(job, "config_check").output == {"compared": False}
+    assert step(job, "compare").output["compared"] is False
+    assert await engine.calls("leaf1", "restore_config") == []
     assert EDIT in await engine.config("leaf1")

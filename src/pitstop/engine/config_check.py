@@ -14,6 +14,7 @@ comparison with the pre-maintenance snapshot shows what is left.
 from __future__ import annotations
 
 import difflib
+import uuid
 from typing import Any
 
 from pitstop.domain.jobs import JobType
@@ -31,11 +32,33 @@ def changed_lines(before: str, after: str) -> list[str]:
     return body[:MAX_DIFF_LINES]
 
 
+async def this_maintenance(
+    ctx: StepContext, step: str
+) -> tuple[uuid.UUID, dict[str, Any]] | None:
+    """The output of ``step`` in the activation job that put the device into its *current*
+    maintenance; None when there is none. An activation that ended before the device last
+    entered maintenance belongs to an earlier one (the device was put back in maintenance by
+    hand since), and its records say nothing of the device now."""
+    found = await ctx.store.journal.last_step_output(ctx.device.id, JobType.ACTIVATE, step)
+    if found is None:
+        return None
+    entered = ctx.device.maintenance.entered_at
+    async with ctx.store.unit() as u:
+        job = await u.jobs.get(found[0])
+    if entered is not None and job.finished_at is not None and job.finished_at < entered:
+        return None
+    return found
+
+
 async def check_config(ctx: StepContext) -> dict[str, Any]:
-    found = await ctx.store.journal.last_step_output(ctx.device.id, JobType.ACTIVATE, "divert")
+    found = await this_maintenance(ctx, "divert")
     expected = found[1].get("config") if found is not None and found[1] else None
     if not isinstance(expected, str):
-        await ctx.warn("no configuration was recorded after the diversion: nothing to compare")
+        asked = " (so it cannot be reverted)" if ctx.params.undrain.revert_config else ""
+        await ctx.warn(
+            "no configuration was recorded when this maintenance began: nothing to compare "
+            f"with{asked}"
+        )
         return {"compared": False}
     current = await ctx.driver.backup_config()
     if current == expected:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pitstop.domain.jobs import JobType
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.snapshots import diff
 from pitstop.engine.codec import health_from_json, rates_from_json, snapshot_from_json
+from pitstop.engine.config_check import this_maintenance
 from pitstop.engine.context import StepContext, StepFailed
 
 
@@ -92,9 +92,7 @@ async def verify_restored(ctx: StepContext) -> dict[str, Any]:
 
 async def compare(ctx: StepContext) -> dict[str, Any]:
     """Diff the post-maintenance state with the snapshot the activation took."""
-    activation = await ctx.store.journal.last_step_output(
-        ctx.device.id, JobType.ACTIVATE, "snapshot"
-    )
+    activation = await this_maintenance(ctx, "snapshot")
     if activation is None or not activation[1]:
         await ctx.warn("no pre-maintenance snapshot to compare with")
         return {"compared": False, "clean": None}

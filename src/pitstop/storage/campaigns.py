@@ -208,6 +208,9 @@ class CampaignRepository:
                 CampaignRow.started_at.is_not(None),
             )
             .order_by(CampaignRow.started_at.desc(), CampaignRow.created_at.desc())
+            # Enough to find ``campaigns`` once approval campaigns are left out, but bounded:
+            # a fabric's history grows without end.
+            .limit(max(50, 5 * campaigns))
         )
         chosen = [
             c
