@@ -3,7 +3,17 @@ dependencies allow, never at a wave barrier."""
 
 from __future__ import annotations
 
-from pitstop.domain.campaign_window import WindowDevice, blocked, next_devices, progress
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pitstop.domain.campaign_records import CampaignDevice
+from pitstop.domain.campaign_window import (
+    WindowDevice,
+    blocked,
+    campaign_progress,
+    next_devices,
+    progress,
+)
 from pitstop.domain.campaigns import DeviceState
 
 S = DeviceState
@@ -78,3 +88,25 @@ def test_progress_and_eta() -> None:
     )
     assert (p.done, p.failed, p.in_flight, p.pending, p.percent) == (2, 1, 1, 1, 60)
     assert p.eta_s == 15.0  # two left at a mean of 15 s, two at a time
+
+
+def test_campaign_progress_reads_the_definition_and_the_measured_durations() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def stored(position: int, state: S, took_s: float | None = None) -> CampaignDevice:
+        started = now - timedelta(seconds=took_s) if took_s is not None else None
+        return CampaignDevice(
+            position, uuid.uuid4(), f"d{position}", "leaf", (), (), 0, False, state,
+            started_at=started, finished_at=now if state is S.DONE else None,
+        )  # fmt: skip
+
+    spec = {"concurrency": 2, "expected_durations": {"enter_s": 10, "action_s": 20}}
+    # Nothing done yet: the expected 30 s per device, two at a time.
+    p = campaign_progress(spec, [stored(0, S.PENDING), stored(1, S.PENDING)], now=now)
+    assert (p.total, p.pending, p.percent, p.eta_s) == (2, 2, 0, 30.0)
+    # Once a device is done, its measured duration replaces the expectation.
+    devices = [stored(0, S.DONE, 12), stored(1, S.ENTERING, 3), stored(2, S.PENDING)]
+    p = campaign_progress(spec, devices, now=now)
+    assert (p.done, p.in_flight, p.pending, p.percent, p.eta_s) == (1, 1, 1, 33, 12.0)
+    # No expected durations at all: a minute per device.
+    assert campaign_progress({}, [stored(0, S.PENDING)], now=now).eta_s == 60.0

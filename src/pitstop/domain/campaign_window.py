@@ -24,7 +24,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from pitstop.domain.campaign_records import CampaignDevice
 from pitstop.domain.campaigns import IN_FLIGHT, SETTLED, DeviceState
 
 S = DeviceState
@@ -148,4 +151,19 @@ def progress(
         in_flight=in_flight,
         pending=count[S.PENDING],
         eta_s=eta,
+    )
+
+
+def campaign_progress(
+    spec: Mapping[str, Any], devices: Sequence[CampaignDevice], *, now: datetime
+) -> Progress:
+    """``progress`` for a stored campaign: its definition (``spec_document``) gives the
+    expected durations and the concurrency, its done devices the durations measured so far."""
+    expected = spec.get("expected_durations") or {}
+    durations = [s for d in devices if d.state is S.DONE and (s := d.duration_s(now))]
+    return progress(
+        [d.state for d in devices],
+        durations_s=durations,
+        expected_s=sum(float(v) for v in expected.values()) or 60.0,
+        concurrency=int(spec.get("concurrency", 1)),
     )

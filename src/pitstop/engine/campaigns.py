@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitstop.domain.campaign_pace import paces
-from pitstop.domain.campaign_records import Campaign, CampaignDevice
+from pitstop.domain.campaign_records import Campaign, CampaignDevice, CampaignEvent
 from pitstop.domain.campaigns import (
     CampaignSpec,
     CampaignState,
@@ -39,6 +39,16 @@ from pitstop.storage.store import Store, Unit
 C = CampaignState
 ROLE_GROUP = "role:"
 FLEET_LIMIT = 1_000_000
+EVENT_PAGE = 1000
+
+# The states each control may be used in (the pages offer a control only in these).
+CONTROLS: Mapping[str, frozenset[CampaignState]] = {
+    "start": frozenset({C.CREATED}),
+    "pause": frozenset({C.RUNNING}),
+    "resume": frozenset({C.PAUSED}),
+    "abort": frozenset({C.CREATED, C.VALIDATING, C.RUNNING, C.PAUSED, C.STOPPING}),
+    "rollback": frozenset({C.PAUSED, C.FAILED, C.ABORTED}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +167,32 @@ class CampaignService:
         async with self._store.unit() as u:
             return await u.campaigns.all()
 
+    async def overview(self) -> list[tuple[Campaign, list[CampaignDevice]]]:
+        """Every campaign, newest first, with its devices, read in one transaction."""
+        async with self._store.unit() as u:
+            campaigns = await u.campaigns.all()
+            return [(c, await u.campaigns.devices(c.id)) for c in reversed(campaigns)]
+
+    async def show(
+        self, ref: str, *, after: int = 0
+    ) -> tuple[Campaign, list[CampaignDevice], list[CampaignEvent]]:
+        """A campaign, its devices and every log line after ``after``, read together."""
+        async with self._store.unit() as u:
+            campaign = await u.campaigns.get(ref)
+            devices = await u.campaigns.devices(campaign.id)
+            events: list[CampaignEvent] = []
+            while True:
+                batch = await u.campaigns.events(campaign.id, after=after, limit=EVENT_PAGE)
+                events += batch
+                if len(batch) < EVENT_PAGE:
+                    return campaign, devices, events
+                after = batch[-1].id
+
     async def start(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
         async with self._store.unit() as u:
             campaign = await u.campaigns.get(ref)
             self._may_write(actor, campaign.fabric)
-            if campaign.state is not C.CREATED:
+            if campaign.state not in CONTROLS["start"]:
                 raise CampaignStateConflict(
                     f"campaign {campaign.name} is {campaign.state.value}; only a created "
                     "campaign can start",
@@ -213,25 +244,16 @@ class CampaignService:
         return started
 
     async def pause(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
-        return await self._move(ref, actor, via, "pause", {C.RUNNING}, C.PAUSED)
+        return await self._move(ref, actor, via, "pause", C.PAUSED)
 
     async def resume(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
-        return await self._move(ref, actor, via, "resume", {C.PAUSED}, C.RUNNING)
+        return await self._move(ref, actor, via, "resume", C.RUNNING)
 
     async def abort(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
-        return await self._move(
-            ref,
-            actor,
-            via,
-            "abort",
-            {C.CREATED, C.VALIDATING, C.RUNNING, C.PAUSED, C.STOPPING},
-            C.ABORTING,
-        )
+        return await self._move(ref, actor, via, "abort", C.ABORTING)
 
     async def rollback(self, ref: str, *, actor: Actor, via: Via) -> Campaign:
-        return await self._move(
-            ref, actor, via, "rollback", {C.PAUSED, C.FAILED, C.ABORTED}, C.ROLLING_BACK
-        )
+        return await self._move(ref, actor, via, "rollback", C.ROLLING_BACK)
 
     async def approve(self, ref: str, device: str, *, actor: Actor, via: Via) -> CampaignDevice:
         async with self._store.unit() as u:
@@ -260,9 +282,9 @@ class CampaignService:
         actor: Actor,
         via: Via,
         verb: str,
-        expected: set[CampaignState],
         state: CampaignState,
     ) -> Campaign:
+        expected = CONTROLS[verb]
         async with self._store.unit() as u:
             campaign = await u.campaigns.get(ref)
             self._may_write(actor, campaign.fabric)

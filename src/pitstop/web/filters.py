@@ -30,6 +30,21 @@ _TONE = {
     "failed": "bad",
     "fail": "bad",
     "decommissioned": "idle",
+    # Campaigns and their devices.
+    "created": "idle",
+    "validating": "busy",
+    "validation_failed": "bad",
+    "paused": "warn",
+    "stopping": "warn",
+    "aborting": "warn",
+    "aborted": "warn",
+    "rolling_back": "busy",
+    "entering": "busy",
+    "action": "busy",
+    "awaiting_approval": "maint",
+    "exiting": "busy",
+    "soaking": "busy",
+    "done": "ok",
 }
 
 
@@ -60,6 +75,11 @@ def seconds(value: float | None) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def pace(value: float | None) -> str:
+    """A device's pace next to its peers in earlier campaigns, as ``campaign show`` prints it."""
+    return "—" if value is None else f"{value:.2f}x"
+
+
 def number(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "—" if value is None else ("yes" if value else "no")
@@ -76,5 +96,11 @@ def label_text(path: str) -> str:
 
 def install(env: Environment) -> None:
     env.filters.update(
-        tone=tone, when=when, clock=clock, seconds=seconds, number=number, label_text=label_text
+        tone=tone,
+        when=when,
+        clock=clock,
+        seconds=seconds,
+        number=number,
+        label_text=label_text,
+        pace=pace,
     )

@@ -5,13 +5,20 @@ for that event name (``sse-swap``), so a page updates in place without reloading
 polls storage (the engine writes job state and log lines there from any worker, in any
 replica), sends only what changed, and ends with ``end`` when there is nothing more to wait
 for, which the page uses to close its connection (``sse-close``).
+
+A page can pass the digests of the fragments it was rendered with (``seen``); the stream's
+first poll then sends only the fragments that differ from those, so nothing changed between
+the page's render and the stream's start is lost, and nothing unchanged is swapped (and a
+form the reader is about to submit is not replaced under them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
+import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
@@ -32,7 +39,11 @@ def event(name: str, html: str, event_id: int | None = None) -> str:
 async def _run(request: Request, poll: Poll, poll_s: float) -> AsyncIterator[str]:
     idle = 0.0
     while True:
-        events, done = await poll()
+        # A reader that goes away cancels the stream; a poll cancelled halfway through its
+        # transaction would leave the connection (and on SQLite the write lock) held by
+        # nobody, and every writer would wait for it. A poll is short: it runs to its end.
+        with anyio.CancelScope(shield=True):
+            events, done = await poll()
         for name, html, event_id in events:
             yield event(name, html, event_id)
         if done:
@@ -55,16 +66,36 @@ def stream(request: Request, poll: Poll, *, poll_s: float = POLL_S) -> Streaming
     )
 
 
-class Changes:
-    """Remembers the last fragment sent under each name, so a poll sends only changes."""
+def digest(html: str) -> str:
+    return hashlib.sha256(html.encode()).hexdigest()[:16]
 
-    def __init__(self) -> None:
+
+def seen_param(fragments: Mapping[str, str]) -> str:
+    """What a page shows, for its stream's ``seen`` parameter: ``name.digest,...``."""
+    return ",".join(f"{name}.{digest(html)}" for name, html in fragments.items())
+
+
+def parse_seen(text: str) -> dict[str, str]:
+    pairs = (item.partition(".") for item in text.split(",") if item)
+    return {name: value for name, _, value in pairs if name and value}
+
+
+class Changes:
+    """Remembers the last fragment sent under each name, so a poll sends only changes.
+
+    ``seen`` (fragment name -> ``digest``) is what the page already shows: a first fragment
+    with that digest counts as sent."""
+
+    def __init__(self, seen: Mapping[str, str] | None = None) -> None:
         self._last: dict[str, str] = {}
+        self._seen = dict(seen or {})
 
     def diff(self, fragments: dict[str, str]) -> list[tuple[str, str, int | None]]:
         out: list[tuple[str, str, int | None]] = []
         for name, html in fragments.items():
             if self._last.get(name) != html:
                 self._last[name] = html
+                if self._seen.pop(name, None) == digest(html):
+                    continue
                 out.append((name, html, None))
         return out

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pitstop.domain.errors import Unauthenticated
-from pitstop.web import audit, fleet, jobs, sessions, wizard
+from pitstop.web import audit, campaigns, fleet, jobs, sessions, wizard
 from pitstop.web.context import (
     PREFIX,
     LoginRequired,
@@ -122,7 +122,7 @@ def mount(app: FastAPI, *, session_secret: str = "") -> None:
         StaticFiles(directory=str(files("pitstop.web").joinpath("static"))),
         name="web-static",
     )
-    for module in (fleet, wizard, jobs, audit):
+    for module in (fleet, wizard, jobs, campaigns, audit):
         app.include_router(module.router)
     app.include_router(router)
 

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Body, Query, status
 
 from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
 from pitstop.domain.campaign_records import Campaign, CampaignDevice
-from pitstop.domain.campaign_window import progress
-from pitstop.domain.campaigns import DeviceState
+from pitstop.domain.campaign_window import campaign_progress
 from pitstop.engine.campaigns import CampaignService, plan_document
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
@@ -63,14 +62,7 @@ def campaign_view(
         "plan": dict(c.plan),
     }
     if devices is not None:
-        expected = c.spec.get("expected_durations", {})
-        durations = [s for d in devices if d.state is DeviceState.DONE and (s := d.duration_s(now))]
-        p = progress(
-            [d.state for d in devices],
-            durations_s=durations,
-            expected_s=sum(float(v) for v in expected.values()) or 60.0,
-            concurrency=int(c.spec.get("concurrency", 1)),
-        )
+        p = campaign_progress(c.spec, devices, now=now)
         out["progress"] = {
             "total": p.total,
             "done": p.done,
