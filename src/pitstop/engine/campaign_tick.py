@@ -183,8 +183,8 @@ class Decision:
             self.set(d, state=S.AWAITING_APPROVAL, step="awaiting approval", job_id=None)
             self.log(
                 Level.INFO,
-                f"{d.name} is in maintenance and awaits approval: "
-                f"pitstop campaign approve {self.c.name} {d.name}",
+                f"{d.name} is in maintenance and awaits approval: Approve on the campaign's "
+                f"page, or pitstop campaign approve {self.c.name} {d.name}",
                 d.name,
             )
 
