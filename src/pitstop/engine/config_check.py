@@ -32,9 +32,7 @@ def changed_lines(before: str, after: str) -> list[str]:
     return body[:MAX_DIFF_LINES]
 
 
-async def this_maintenance(
-    ctx: StepContext, step: str
-) -> tuple[uuid.UUID, dict[str, Any]] | None:
+async def this_maintenance(ctx: StepContext, step: str) -> tuple[uuid.UUID, dict[str, Any]] | None:
     """The output of ``step`` in the activation job that put the device into its *current*
     maintenance; None when there is none. An activation that ended before the device last
     entered maintenance belongs to an earlier one (the device was put back in maintenance by
