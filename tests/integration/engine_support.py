@@ -115,6 +115,9 @@ class HookedDriver:
     async def traffic(self) -> Any:
         return await self._call("traffic")
 
+    async def restore_config(self, config: str) -> Any:
+        return await self._call("restore_config", config)
+
     async def verify_restored(self) -> Any:
         return await self._call("verify_restored")
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from engine_support import ADMIN, Engine, build_engine, step, steps
 
+from pitstop.domain.errors import DriverError
 from pitstop.domain.jobs import JobStatus, JobType
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Via
@@ -107,10 +108,40 @@ async def test_an_earlier_maintenances_record_is_never_used(engine: Engine) -> N
                 device_id, target=target, actor=ADMIN, via=Via.API, reason="by hand"
             )
     await engine.edit_config("leaf1", EDIT)
-    job = await engine.run_job("leaf1", JobType.DEACTIVATE, params=REVERT)
+    # Asked to revert, with nothing of this maintenance to revert to: it stays out.
+    refused = await engine.run_job("leaf1", JobType.DEACTIVATE, params=REVERT)
+    assert refused.status is JobStatus.FAILED
+    assert "no configuration was recorded when this maintenance began" in (refused.error or "")
+    assert (await engine.device("leaf1")).status is DeviceStatus.MAINTENANCE
 
+    job = await engine.run_job("leaf1", JobType.DEACTIVATE)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert step(job, "config_check").output == {"compared": False}
     assert step(job, "compare").output["compared"] is False
     assert await engine.calls("leaf1", "restore_config") == []
     assert EDIT in await engine.config("leaf1")
+
+
+async def test_a_config_unreadable_after_the_diversion_does_not_undo_the_activation(
+    engine: Engine,
+) -> None:
+    """The diversion is in place when the config is read again: a failed read only leaves
+    the record out, it does not roll back a drain nobody verified."""
+    reads = 0
+
+    async def second_read_fails(call: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # the snapshot's read is the first, the divert step's the second
+            raise DriverError("leaf1: the session dropped (test)")
+        return await call()
+
+    submitted = await engine.submit("leaf1")
+    assert await engine.run(engine.hooked_worker(backup_config=second_read_fails)) == 1
+    job = await engine.job(submitted.id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert step(job, "divert").output["config"] is None
+    assert (await engine.device("leaf1")).status is DeviceStatus.MAINTENANCE
+    exit_job = await engine.run_job("leaf1", JobType.DEACTIVATE)
+    assert exit_job.status is JobStatus.SUCCEEDED, exit_job.error
+    assert step(exit_job, "config_check").output == {"compared": False}

@@ -283,3 +283,21 @@ def test_a_difference_names_the_lines_missing_and_those_not_asked_for() -> None:
         "1 line missing ('ip prefix-list a seq 5 permit 10.0.0.0/8'), "
         "1 line not asked for ('ip prefix-list b seq 5 permit 10.1.0.0/16')"
     )
+
+
+async def test_only_the_frr_version_line_differing_needs_no_reload(
+    driver: FrrDriver, router: FakeRouter
+) -> None:
+    """An upgrade changes the version FRR writes at the top; no reload can set it back, and
+    a revert after an upgrade must not fail for it."""
+    before = await driver.backup_config()
+    older = before.replace("frr version 8.4.4", "frr version 8.1")
+    assert older != before
+    result = await driver.restore_config(older)
+    assert (result.changed, result.detail) == (False, "the running configuration already matches")
+    assert router.reloads == []
+
+
+def test_comparable_drops_the_header_and_the_version_line() -> None:
+    text = "Building configuration...\n\nCurrent configuration:\n!\nfrr version 9.0\nhostname r1\n"
+    assert restore.comparable(text) == "!\nhostname r1\n"

@@ -52,10 +52,17 @@ async def check_config(ctx: StepContext) -> dict[str, Any]:
     found = await this_maintenance(ctx, "divert")
     expected = found[1].get("config") if found is not None and found[1] else None
     if not isinstance(expected, str):
-        asked = " (so it cannot be reverted)" if ctx.params.undrain.revert_config else ""
+        if ctx.params.undrain.revert_config:
+            # Asked to revert, unable to: traffic must not return to a configuration that
+            # was asked to be put back and was not.
+            raise StepFailed(
+                f"{ctx.device.name}: undrain.revert_config was asked for, but no configuration "
+                "was recorded when this maintenance began; the device stays in maintenance "
+                "(leave maintenance without revert_config to keep its configuration)",
+                {"compared": False},
+            )
         await ctx.warn(
-            "no configuration was recorded when this maintenance began: nothing to compare "
-            f"with{asked}"
+            "no configuration was recorded when this maintenance began: nothing to compare with"
         )
         return {"compared": False}
     current = await ctx.driver.backup_config()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pitstop.domain.errors import PitstopError
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.snapshots import diff
 from pitstop.engine.codec import health_from_json, rates_from_json, snapshot_from_json
@@ -22,7 +23,15 @@ async def apply_diversion(ctx: StepContext) -> dict[str, Any]:
 async def divert(ctx: StepContext) -> dict[str, Any]:
     """The activation's step: apply the diversion, and keep the configuration it left, what
     the device should hold when it leaves maintenance (``config_check``)."""
-    return {**await apply_diversion(ctx), "config": await ctx.driver.backup_config()}
+    applied = await apply_diversion(ctx)
+    try:
+        config: str | None = await ctx.driver.backup_config()
+    except PitstopError as exc:
+        # The diversion is in place: failing the step now would undo it unverified. Without
+        # the record, leaving maintenance can only report that nothing was compared.
+        await ctx.warn(f"the configuration after the diversion could not be read: {exc}")
+        config = None
+    return {**applied, "config": config}
 
 
 async def verify_drain(ctx: StepContext) -> dict[str, Any]:

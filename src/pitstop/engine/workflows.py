@@ -65,7 +65,8 @@ TEST_RUN: tuple[StepDef, ...] = (
 
 DEACTIVATE: tuple[StepDef, ...] = (
     StepDef("validate", partial(checks.validate_status, expected=DeviceStatus.MAINTENANCE), 1, 30),
-    StepDef("config_check", config_check.check_config, 2, 300),
+    # Two frr-reload passes of up to 120 s each, the wait for bgpd, and the reads around them.
+    StepDef("config_check", config_check.check_config, 2, 600),
     StepDef("mark_undraining", partial(_mark, status=DeviceStatus.UNDRAINING), 0.2, 30),
     StepDef("restore", traffic.restore, 2, 120),
     StepDef("verify_restored", traffic.verify_restored, 10, 3600),

@@ -306,14 +306,14 @@ class FrrDriver:
             current = await self._wait_for_bgpd()
         else:
             current = await self._config()
-        if current == config:
+        if restore.comparable(current) == restore.comparable(config):
             return ConfigRestore(False, "the running configuration already matches")
         passes = 0
         while True:
             passes += 1
             await self._reload(config)
             after = await self._config()
-            if after == config:
+            if restore.comparable(after) == restore.comparable(config):
                 break
             if passes == restore.MAX_PASSES or restore.only_order_differs(config, after):
                 raise DriverError(

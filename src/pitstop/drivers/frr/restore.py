@@ -62,6 +62,16 @@ def config_body(config: str) -> str:
     return "".join(lines)
 
 
+def comparable(config: str) -> str:
+    """What a restore must make equal: the configuration without vtysh's header and without
+    ``frr version``, which FRR itself writes and an upgrade changes; no reload can set it."""
+    return "".join(
+        ln
+        for ln in config_body(config).splitlines(keepends=True)
+        if not ln.startswith("frr version ")
+    )
+
+
 def failure(output: str) -> str:
     """frr-reload's complaint, on one line: its warnings and errors without colours and
     timestamps."""

@@ -108,7 +108,10 @@ class SshTransport:
         # asyncssh sends ``input`` and then EOF; without input, stdin is closed at once, as
         # the local transport's is, so that nothing waits for a stdin that never ends.
         stdin: dict[str, Any] = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
-        for attempt in (1, 2):
+        # A command that reads stdin changes the router (a restore): it is never sent twice,
+        # since after a dropped connection the first may still be running.
+        attempts = (1, 2) if input is None else (2,)
+        for attempt in attempts:
             conn = await self._connect()
             try:
                 result = await asyncio.wait_for(conn.run(command, check=False, **stdin), limit_s)

@@ -114,6 +114,12 @@ class LocalTransport:
             raise DriverTimeout(
                 f"{self.where}: {' '.join(argv)[:120]}: no answer after {limit_s:g} s"
             ) from exc
+        except BaseException:
+            # Cancelled (the step's own limit, a worker stopping): the command must not go on
+            # changing the router after its caller gave up on it.
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
         stdout = out.decode(errors="replace")
         classify(self.where, full, proc.returncode or 0, stdout, err.decode(errors="replace"))
         return stdout
