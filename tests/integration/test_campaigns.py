@@ -332,10 +332,9 @@ async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     assert campaign.state is C.SUCCEEDED
 
 
-@SQLITE_ONLY
-async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
-    rollout: Rollout,
-) -> None:
+async def _one_awaiting_with_a_10_s_action(rollout: Rollout) -> str:
+    """Rack r1's leaves one at a time, each holding for approval (expected 10 s); returns
+    the first one waiting."""
     await rollout.create(
         selector={"roles": ["leaf"], "labels": "rack=r1"},
         action="await_approval",
@@ -343,7 +342,14 @@ async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
         expected_durations={"action_s": 10},
     )
     await rollout.start()
-    waiting = await _until_awaiting(rollout)
+    return await _until_awaiting(rollout)
+
+
+@SQLITE_ONLY
+async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
+    rollout: Rollout,
+) -> None:
+    waiting = await _one_awaiting_with_a_10_s_action(rollout)
     for _ in range(3):
         rollout.engine.clock.advance(seconds=15)
         await rollout.driver.step_all()
@@ -356,14 +362,7 @@ async def test_a_phase_past_twice_its_expected_duration_raises_one_warning(
 async def test_a_slow_device_expected_slow_by_its_pace_raises_no_early_warning(
     rollout: Rollout,
 ) -> None:
-    await rollout.create(
-        selector={"roles": ["leaf"], "labels": "rack=r1"},
-        action="await_approval",
-        concurrency=1,
-        expected_durations={"action_s": 10},
-    )
-    await rollout.start()
-    waiting = await _until_awaiting(rollout)
+    waiting = await _one_awaiting_with_a_10_s_action(rollout)
     campaign = await rollout.campaign()
     async with rollout.engine.store.unit() as u:
         for d in await u.campaigns.devices(campaign.id):
