@@ -7,9 +7,10 @@ the lower bound, with fewer devices than the simulated benchmark.
 A SQLite database in a temporary directory; zero-latency simulated devices in MLAG pairs
 (max_unavailable 1) and racks of eight (max_unavailable 2); one worker running up to 16 jobs
 at once and the campaign driver polling every 50 ms, both in this process. Every device
-enters maintenance through a real activation job, runs a real command (``python -c
-"time.sleep(S)"``, with S drawn per device from a lognormal, median 1 s, sigma 0.5, stored as
-a label and passed through the argv template) and leaves through a real deactivation job.
+enters maintenance through a real activation job, runs a real named action (``python -c
+"time.sleep(S)"``, defined once as an admin would, with S drawn per device from a lognormal,
+median 1 s, sigma 0.5, stored as a label and passed through the argv template) and leaves
+through a real deactivation job.
 
 ``--campaigns K`` campaigns run one after another over the same fleet (each device sleeps the
 same S every time): the first knows nothing of the devices, each later one starts with the
@@ -37,6 +38,7 @@ from pitstop.api.importing import run_import
 from pitstop.api.startup import SYSTEM
 from pitstop.domain.campaigns import FINISHED
 from pitstop.domain.makespan import TimedDevice, makespan_bound
+from pitstop.domain.named_actions import NamedAction, check_action
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.drivers.simulated import SimulatedDriverFactory
@@ -93,6 +95,13 @@ async def run(devices: int, concurrency: int, seed: int, campaigns: int, directo
         store=store, config=CampaignDriverConfig(lease_ttl_s=60, poll_interval_s=0.05)
     )
     sleep_cmd = [sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))"]
+    async with store.unit() as u:  # what an admin defines once; the campaigns name it
+        await u.actions.create(
+            check_action(
+                NamedAction(name="sleep", command=(*sleep_cmd, "{labels[bench.sleep_s]}"))
+            ),
+            actor=SYSTEM.name,
+        )
     service = CampaignService(store)
     stop = asyncio.Event()
     tasks = [
@@ -105,7 +114,7 @@ async def run(devices: int, concurrency: int, seed: int, campaigns: int, directo
             "fabric": "bench",
             "selector": {"roles": ["leaf"]},
             "concurrency": concurrency,
-            "action": {"type": "command", "command": [*sleep_cmd, "{labels[bench.sleep_s]}"]},
+            "action": {"type": "run", "name": "sleep"},
             "advanced_parameters": PARAMS,
         }
         await service.create(definition, actor=BENCH, via=Via.API)

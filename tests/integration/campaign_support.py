@@ -17,6 +17,7 @@ from engine_support import ALICE, FAST, Engine
 
 from pitstop.domain.campaign_records import Campaign, CampaignDevice, CampaignEvent
 from pitstop.domain.campaigns import DRIVEN, CampaignState
+from pitstop.domain.named_actions import NamedAction, check_action
 from pitstop.domain.roles import Via
 from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
 from pitstop.engine.campaigns import CampaignService
@@ -51,6 +52,26 @@ class Rollout:
             config=CampaignDriverConfig(lease_ttl_s=3600, poll_interval_s=0),
             name=name,
         )
+
+    async def define(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        undo: list[str] | None = None,
+        timeout_s: float = 600,
+        fabrics: tuple[str, ...] = (),
+    ) -> NamedAction:
+        """Define a named action, as an admin does (``POST /api/v1/actions``)."""
+        action = NamedAction(
+            name=name,
+            command=tuple(command),
+            undo=tuple(undo or ()),
+            timeout_s=timeout_s,
+            fabrics=fabrics,
+        )
+        async with self.engine.store.unit() as u:
+            return await u.actions.create(check_action(action), actor="root")
 
     async def create(self, **over: Any) -> Campaign:
         return await self.service.create(definition(**over), actor=ALICE, via=Via.API)

@@ -152,10 +152,10 @@ async def test_a_command_runs_between_enter_and_exit_with_its_output_logged(
     rollout: Rollout,
 ) -> None:
     command = _python("import sys; print('upgrading', sys.argv[1], 'in', sys.argv[2])")
-    command += ["{name}", "{labels[rack]}"]
+    await rollout.define("upgrade", [*command, "{name}", "{labels[rack]}"])
     await rollout.create(
         selector={"roles": ["leaf"], "labels": "rack=r1"},
-        action={"type": "command", "command": command},
+        action={"type": "run", "name": "upgrade"},
     )
     await rollout.start()
     campaign = await rollout.drive()
@@ -171,14 +171,8 @@ async def test_a_failed_command_leaves_its_device_in_maintenance_until_rollback(
 ) -> None:
     fail_on_leaf3 = _python("import sys; sys.exit(3 if sys.argv[1] == 'leaf3' else 0)")
     undo = _python("import sys; print('undo on', sys.argv[1])")
-    await rollout.create(
-        concurrency=1,
-        action={
-            "type": "command",
-            "command": [*fail_on_leaf3, "{name}"],
-            "undo": [*undo, "{name}"],
-        },
-    )
+    await rollout.define("upgrade", [*fail_on_leaf3, "{name}"], undo=[*undo, "{name}"])
+    await rollout.create(concurrency=1, action={"type": "run", "name": "upgrade"})
     await rollout.start()
     campaign = await rollout.drive()
     assert campaign.state is C.FAILED

@@ -110,7 +110,12 @@ def test_the_definition_reads_as_the_page_shows_it() -> None:
     spec: dict[str, Any] = {
         "selector": {"roles": ["leaf"], "labels": "rack=r3"},
         "concurrency": 2,
-        "action": {"type": "command", "command": ["upgrade", "{name}"], "timeout_s": 90.0},
+        "action": {
+            "type": "run",
+            "name": "upgrade-os",
+            "command": ["upgrade", "{name}"],
+            "timeout_s": 90.0,
+        },
         "failure_policy": "continue up to 10%",
         "canary": 1,
         "soak_s": 30.0,
@@ -124,7 +129,7 @@ def test_the_definition_reads_as_the_page_shows_it() -> None:
     assert facts == {
         "Selector": "roles leaf · labels rack=r3",
         "Concurrency": "2",
-        "Action": "command: upgrade {name} · timeout 1 min 30 s",
+        "Action": "run upgrade-os: upgrade {name} · timeout 1 min 30 s",
         "Failure policy": "continue up to 10%",
         "Canary": "1 first, alone",
         "Soak": "30.0 s per device",

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pitstop import __version__
 from pitstop.api import problems
 from pitstop.api.routers import (
+    actions,
     audit,
     campaigns,
     devices,
@@ -144,4 +145,5 @@ def create_app(
     app.include_router(policy.router)
     app.include_router(maps.router)
     app.include_router(campaigns.router)
+    app.include_router(actions.router)
     return app

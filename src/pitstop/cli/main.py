@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, campaigns, fleetmap, inventory, jobs, policy, server
+from pitstop.cli import actions, admin, campaigns, fleetmap, inventory, jobs, policy, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -52,6 +52,7 @@ inventory.fabric_app.command("budgets")(policy.budgets)
 app.add_typer(fleetmap.epoch_app, name="epoch")
 app.command("map")(fleetmap.show_map)
 app.add_typer(campaigns.campaign_app, name="campaign")
+app.add_typer(actions.action_app, name="action")
 
 # The FRR lab.
 from pitstop.cli import lab as _lab  # noqa: E402

@@ -90,18 +90,31 @@ SETTLED: frozenset[DeviceState] = frozenset(
 
 class ActionKind(enum.StrEnum):
     NONE = "none"
-    COMMAND = "command"
+    # An action an admin defined (``domain.named_actions``), referred to by name.
+    RUN = "run"
     AWAIT_APPROVAL = "await_approval"
+    # A command carried by the definition itself. Refused in every new definition; read only
+    # from campaigns stored before named actions existed, so one already running finishes.
+    COMMAND = "command"
+
+
+RUN_KEYS = frozenset({"command", "undo", "timeout_s"})  # what a named action's snapshot holds
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     kind: ActionKind = ActionKind.NONE
-    # argv templates: each element is formatted with the device's variables, never a shell.
+    # The named action's name, for ``run``.
+    name: str = ""
+    # argv templates (``domain.argv_templates``), never a shell. For ``run`` they are the named
+    # action's, copied into the campaign when it starts; empty before that.
     command: tuple[str, ...] = ()
     # Run on rollback for a device whose command ran: how the action's change is undone.
     undo: tuple[str, ...] = ()
     timeout_s: float = 600.0
+    # Fields of a definition that only an admin-defined action may carry; the campaign is
+    # refused naming them (``named_actions.action_reasons``).
+    inline: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,27 +269,38 @@ def _selector(raw: Any, errs: _Errors) -> Selector:
     return sel
 
 
-def _action(raw: Any, errs: _Errors) -> Action:
+def _action(raw: Any, errs: _Errors, *, stored: bool) -> Action:
     if raw is None:
         return Action()
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, Mapping):
-        errs.add("action", "must be none, await_approval or a mapping with type")
+        errs.add("action", "must be none, await_approval or {type: run, name: ACTION}")
         return Action()
     try:
         kind = ActionKind(str(raw.get("type", "none")))
     except ValueError:
-        errs.add("action.type", "must be one of none, command, await_approval")
+        errs.add("action.type", "must be one of none, run, await_approval")
         return Action()
+    # A stored campaign holds its named action's snapshot; a definition may not.
+    inline = [] if stored else sorted(f"action.{k}" for k in RUN_KEYS & set(raw))
+    if kind is ActionKind.COMMAND and not stored:
+        inline.insert(0, "action.type")
+    for key in sorted(set(raw) - {"type", "name"} - RUN_KEYS):
+        errs.add(f"action.{key}", "unknown key (expected type and, for run, name)")
+    name = str(raw.get("name") or "")
+    if kind is ActionKind.RUN:
+        problem = name_problem(name)
+        if problem:
+            errs.add("action.name", f"a run action names an action defined by an admin: {problem}")
+    elif "name" in raw:
+        errs.add("action.name", f"only a run action takes a name, not {kind.value}")
+    if inline:
+        return Action(kind, name, inline=tuple(inline))
     command = _strings(raw.get("command"), "action.command", errs)
     undo = _strings(raw.get("undo"), "action.undo", errs)
-    if kind is ActionKind.COMMAND and not command:
-        errs.add("action.command", "a command action needs an argv list, e.g. [upgrade, '{name}']")
-    if kind is not ActionKind.COMMAND and (command or undo):
-        errs.add("action.command", f"only a command action takes a command, not {kind.value}")
     timeout = _number(raw.get("timeout_s"), "action.timeout_s", errs, default=600, integer=False)
-    return Action(kind, command, undo, timeout)
+    return Action(kind, name, command, undo, timeout)
 
 
 def _policy(raw: Any, errs: _Errors) -> FailurePolicy:
@@ -294,8 +318,12 @@ def _policy(raw: Any, errs: _Errors) -> FailurePolicy:
     return FailurePolicy(value, pct)
 
 
-def parse_spec(raw: Any) -> CampaignSpec:
-    """A validated definition, or ``ValidationFailed`` naming every bad field."""
+def parse_spec(raw: Any, *, stored: bool = False) -> CampaignSpec:
+    """A validated definition, or ``ValidationFailed`` naming every bad field.
+
+    ``stored`` reads a campaign as storage keeps it, with its named action's snapshot; a
+    definition from a person is read with ``stored`` false, so it can never carry a command.
+    """
     errs = _Errors()
     if not isinstance(raw, Mapping):
         raise ValidationFailed("a campaign is a mapping", [FieldError("", "not a mapping")])
@@ -336,7 +364,7 @@ def parse_spec(raw: Any) -> CampaignSpec:
         order=_pairs(raw.get("order"), "order", errs),
         dependencies=_pairs(raw.get("dependencies"), "dependencies", errs),
         concurrency=max(concurrency, 1),
-        action=_action(raw.get("action"), errs),
+        action=_action(raw.get("action"), errs, stored=stored),
         expected=expected,
         failure_policy=_policy(raw.get("failure_policy"), errs),
         canary=int(_number(raw.get("canary"), "canary", errs, default=0, integer=True)),
@@ -350,10 +378,14 @@ def parse_spec(raw: Any) -> CampaignSpec:
 
 
 def spec_document(spec: CampaignSpec) -> dict[str, Any]:
-    """The definition as the plain mapping ``parse_spec`` reads (what storage keeps)."""
-    action: dict[str, Any] = {"type": spec.action.kind.value, "timeout_s": spec.action.timeout_s}
+    """The definition as the plain mapping ``parse_spec(stored=True)`` reads (what storage
+    keeps)."""
+    action: dict[str, Any] = {"type": spec.action.kind.value}
+    if spec.action.name:
+        action["name"] = spec.action.name
     if spec.action.command:
         action["command"] = list(spec.action.command)
+        action["timeout_s"] = spec.action.timeout_s
     if spec.action.undo:
         action["undo"] = list(spec.action.undo)
     policy = spec.failure_policy

@@ -178,7 +178,7 @@ class CampaignDriver:
             )
             tick = decide(
                 campaign=campaign,
-                spec=parse_spec(campaign.spec),
+                spec=parse_spec(campaign.spec, stored=True),
                 devices=devices,
                 jobs=jobs,
                 fleet=fleet,
@@ -270,7 +270,7 @@ class CampaignDriver:
 
     async def _submit(self, campaign: Campaign, epoch: int, todo: list[Submission]) -> None:
         actor = Actor(campaign.created_by, Role.OPERATOR)
-        spec = parse_spec(campaign.spec)
+        spec = parse_spec(campaign.spec, stored=True)
         for sub in todo:
             values: dict[str, Any]
             event: dict[str, Any] | None = None

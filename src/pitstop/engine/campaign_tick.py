@@ -32,7 +32,7 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus, Level
 from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus
 from pitstop.domain.policy import FabricPolicy
-from pitstop.engine.campaign_actions import ActionResult, render, run_command, variables
+from pitstop.engine.campaign_actions import ActionResult, device_fields, render, run_command
 
 C = CampaignState
 ROLE_GROUP = "role:"
@@ -176,7 +176,7 @@ class Decision:
                 self.submit(d, "deactivate", S.EXITING, retry=S.EXITING)
         elif kind is ActionKind.NONE:
             self.submit(d, "deactivate", S.EXITING, retry=S.EXITING)
-        elif kind is ActionKind.COMMAND:
+        elif kind in (ActionKind.RUN, ActionKind.COMMAND):
             self.set(d, state=S.ACTION, step="command", job_id=None)
             self.start_command(d, self.spec.action.command, "command")
         else:
@@ -192,7 +192,7 @@ class Decision:
         device = self.fleet.get(d.name)
         try:
             assert device is not None, f"{d.name} is no longer in the fabric"
-            argv = render(template, variables(device, campaign=self.c.name))
+            argv = render(template, device_fields(device, campaign=self.c.name))
         except (ValueError, AssertionError) as exc:
             self.t.start_actions[d.position] = _failed(str(exc))
             return

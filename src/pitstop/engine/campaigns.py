@@ -14,22 +14,24 @@ Nothing here runs devices: ``start`` stores the plan and hands the campaign to t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pitstop.domain.campaign_pace import paces
 from pitstop.domain.campaign_records import Campaign, CampaignDevice, CampaignEvent
 from pitstop.domain.campaigns import (
+    ActionKind,
     CampaignSpec,
     CampaignState,
     DeviceState,
     parse_spec,
     spec_document,
 )
-from pitstop.domain.errors import CampaignStateConflict, Forbidden, NotFound
+from pitstop.domain.errors import CampaignInvalid, CampaignStateConflict, Forbidden, NotFound
 from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Level
 from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus
+from pitstop.domain.named_actions import action_reasons, snapshot
 from pitstop.domain.planner import Plan, PlanDevice, PlanRequest, plan
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.engine.campaign_tick import role_slots
@@ -130,6 +132,18 @@ async def resolve(u: Unit, spec: CampaignSpec) -> Resolved:
     return Resolved(spec, chosen, excluded, {g: capacities[g] for g in sorted(used)}, result)
 
 
+async def with_action(u: Unit, spec: CampaignSpec) -> CampaignSpec:
+    """The definition with its named action copied in, as it stands now; ``CampaignInvalid``
+    when the campaign may not use the action it names (none by that name, not allowed on its
+    fabric, or a command of its own)."""
+    run = spec.action.kind is ActionKind.RUN and not spec.action.inline
+    defined = await u.actions.find(spec.action.name) if run else None
+    reasons = action_reasons(spec.action, fabric=spec.fabric, defined=defined)
+    if reasons:
+        raise CampaignInvalid(f"campaign {spec.name} cannot use its action", reasons=reasons)
+    return replace(spec, action=snapshot(spec.action, defined)) if defined else spec
+
+
 class CampaignService:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -138,13 +152,15 @@ class CampaignService:
         """Offline validation: plan a definition against the fleet as it is; stores nothing."""
         spec = parse_spec(raw)
         async with self._store.unit() as u:
-            return await resolve(u, spec)
+            return await resolve(u, await with_action(u, spec))
 
     async def create(self, raw: Mapping[str, Any], *, actor: Actor, via: Via) -> Campaign:
         spec = parse_spec(raw)
         self._may_write(actor, spec.fabric)
         async with self._store.unit() as u:
-            await resolve(u, spec)  # refuses an impossible campaign before storing it
+            # Refuses an impossible campaign, or one whose action it may not use, before
+            # storing it; what is stored names the action, and start copies it in.
+            await resolve(u, await with_action(u, spec))
             fabric = await u.fabrics.row(spec.fabric)
             campaign = await u.campaigns.create(
                 name=spec.name,
@@ -198,7 +214,10 @@ class CampaignService:
                     "campaign can start",
                     state=campaign.state.value,
                 )
-            resolved = await resolve(u, parse_spec(campaign.spec))
+            # The action is resolved again (it may have changed or gone since the campaign was
+            # created) and copied into the campaign: later edits do not change a running one.
+            spec = await with_action(u, parse_spec(campaign.spec, stored=True))
+            resolved = await resolve(u, spec)
             wave_of = resolved.plan.wave_of()
             by_name = {d.name: d for d in resolved.devices}
             after: dict[str, list[str]] = {}
@@ -224,7 +243,9 @@ class CampaignService:
                     for i, name in enumerate(resolved.plan.order)
                 ],
             )
-            await u.campaigns.set_plan(campaign.id, plan_document(resolved))
+            await u.campaigns.set_plan(
+                campaign.id, plan_document(resolved), spec=spec_document(spec)
+            )
             await u.campaigns.set_state(
                 campaign.id, expected={C.CREATED}, state=C.VALIDATING, started=True
             )
@@ -238,6 +259,17 @@ class CampaignService:
                     f"earlier campaigns for {sum(n in pace for n in p.order)}; test runs first"
                 ),
             )
+            if spec.action.kind is ActionKind.RUN:
+                a = spec.action
+                await u.campaigns.add_event(
+                    campaign.id,
+                    level=Level.INFO,
+                    message=(
+                        f"action {a.name}: {' '.join(a.command)} (timeout {a.timeout_s:g} s"
+                        + (f"; undo: {' '.join(a.undo)})" if a.undo else ")")
+                    ),
+                    data={"command": list(a.command), "undo": list(a.undo)},
+                )
             await self._audit(u, campaign, actor, via, "campaign.start")
             started = await u.campaigns.get(str(campaign.id))
         self._store.campaign_changed.fire()

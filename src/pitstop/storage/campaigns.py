@@ -164,9 +164,15 @@ class CampaignRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def set_plan(self, campaign_id: uuid.UUID, plan: Mapping[str, Any]) -> None:
+    async def set_plan(
+        self, campaign_id: uuid.UUID, plan: Mapping[str, Any], *, spec: Mapping[str, Any]
+    ) -> None:
+        """Store the plan made at start, with the definition as it runs (its action's
+        snapshot in it)."""
         await self._s.execute(
-            update(CampaignRow).where(CampaignRow.id == campaign_id).values(plan=dict(plan))
+            update(CampaignRow)
+            .where(CampaignRow.id == campaign_id)
+            .values(plan=dict(plan), spec=dict(spec))
         )
 
     # Devices -----------------------------------------------------------------------------

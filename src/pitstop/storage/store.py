@@ -18,6 +18,7 @@ from pitstop.storage.fabrics import FabricRepository
 from pitstop.storage.jobs import JobRepository
 from pitstop.storage.journal import Journal
 from pitstop.storage.leases import Leases
+from pitstop.storage.named_actions import NamedActionRepository
 from pitstop.storage.overruns import OverrunRepository
 from pitstop.storage.signals import Signal
 from pitstop.storage.tokens import TokenRepository
@@ -36,6 +37,7 @@ class Unit:
     epochs: EpochRepository
     overruns: OverrunRepository
     campaigns: CampaignRepository
+    actions: NamedActionRepository
 
 
 class Store:
@@ -77,4 +79,5 @@ class Store:
                 epochs=EpochRepository(session, self.clock),
                 overruns=OverrunRepository(session, self.clock, audit),
                 campaigns=CampaignRepository(session, self.clock),
+                actions=NamedActionRepository(session, self.clock),
             )

@@ -380,3 +380,25 @@ class CampaignEventRow(Base):
     device: Mapped[str | None] = mapped_column(String(63))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Named actions ------------------------------------------------------------------------------
+
+
+class NamedActionRow(Base):
+    """A program a campaign may run, defined by an admin (``domain.named_actions``)."""
+
+    __tablename__ = "named_actions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    undo: Mapped[list[str]] = mapped_column(JSON, default=list)
+    timeout_s: Mapped[float] = mapped_column(Float)
+    # Fabric names it may run on; empty: every fabric.
+    fabrics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(127))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(127))
+    updated_at: Mapped[datetime]

@@ -140,9 +140,13 @@ def _action(action: Mapping[str, Any]) -> str:
     kind = str(action.get("type", "none"))
     if kind == "await_approval":
         return "await_approval: each device waits in maintenance until a person approves it"
-    if kind != "command":
+    if kind not in ("run", "command"):
         return f"{kind}: each device enters maintenance and comes back"
-    text = f"command: {' '.join(_words(action.get('command')))}"
+    # Before it starts, a campaign names its action; from the start on, it holds a copy.
+    if kind == "run" and not action.get("command"):
+        return f"run {action.get('name')} (copied from its definition when the campaign starts)"
+    command = " ".join(_words(action.get("command")))
+    text = f"run {action.get('name')}: {command}" if kind == "run" else f"command: {command}"
     if action.get("timeout_s") is not None:
         text += f" · timeout {seconds(float(action['timeout_s']))}"
     if action.get("undo"):
