@@ -68,7 +68,7 @@ def audit_verify(output: OutputOpt = Format.TABLE) -> None:
         out.print(f"Audit chain intact: {result['checked']} rows verified.")
     else:
         for p in result["problems"]:
-            err.print(f"row {p['seq']}: {p['problem']}")
+            out.print(f"row {p['seq']}: {p['problem']}", markup=False)
     if not result["ok"]:
         err.print(f"AUDIT_TAMPERED: {len(result['problems'])} problems in the audit chain")
         raise typer.Exit(1)
