@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -32,7 +33,9 @@ STATUS_STYLE = {
 
 
 # Columns that must never be cut: a truncated status or name misleads.
-KEEP_WHOLE = frozenset({"NAME", "STATUS", "SEQ", "AT", "CHANGE", "ROLE"})
+KEEP_WHOLE = frozenset({"NAME", "FABRIC", "STATUS", "SEQ", "AT", "CHANGE", "ROLE"})
+# Free text narrower than this folds into a column of short, hard-to-read lines.
+FOLD_AT = 16
 
 
 def badge(status: str | None) -> Text:
@@ -51,7 +54,10 @@ def emit(
     *,
     columns: Sequence[Column] | None = None,
     title: str | None = None,
+    optional: Sequence[str] = (),
 ) -> None:
+    """Print ``data`` as JSON, YAML or a table. A table fits the console: ``optional`` names
+    the columns that may be left out, first to go first, when the rest would not fit."""
     if fmt is Format.JSON:
         console.print_json(json.dumps(data, default=str), highlight=False)
         return
@@ -62,17 +68,76 @@ def emit(
         details(console, data, title=title)
         return
     rows = data if isinstance(data, list) else [data]
+    cells = [[_cell(get(row)) for _, get in columns] for row in rows]
+    names = [name for name, _ in columns]
+    keep, widths = _layout(names, cells, console.width, optional)
     table = Table(title=title, header_style="bold", show_lines=False)
-    for name, _ in columns:
+    for i in keep:
+        name = names[i]
         if name in KEEP_WHOLE:
-            table.add_column(name, no_wrap=True, min_width=len(name))
+            table.add_column(name, no_wrap=True, width=widths[i])
         else:
-            table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(get(row)) for _, get in columns))
-    console.print(table)
+            table.add_column(name, overflow="fold", width=widths[i])
+    for row_cells in cells:
+        table.add_row(*(row_cells[i] for i in keep))
+    needed = sum(widths[i] for i in keep) + _frame(len(keep))
+    if needed > console.width:
+        # Even without the optional columns the whole values do not fit: print them whole,
+        # wider than the terminal (which wraps the lines), rather than cut a name.
+        table.width = needed
+        console.print(table, crop=False)
+    else:
+        console.print(table)
     if not rows:
         console.print("(none)", style="dim")
+
+
+def _frame(count: int) -> int:
+    """Characters a table's borders and padding take: a rule and two spaces per column, and
+    the closing rule."""
+    return 3 * count + 1
+
+
+def _layout(
+    names: Sequence[str], cells: Sequence[Sequence[Text]], width: int, optional: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """Which columns to show, and each one's width.
+
+    A header is never split: a column is at least as wide as its header. A column in
+    ``KEEP_WHOLE`` is as wide as its widest value; the others may fold their values, but
+    folding short words reads badly, so the optional columns go first, in the order given,
+    while the rest would not fit at a comfortable width (their values whole, or ``FOLD_AT``
+    characters of free text)."""
+    natural = [max([len(name)] + [_width(row[i]) for row in cells]) for i, name in enumerate(names)]
+    whole = [name in KEEP_WHOLE for name in names]
+    least = [natural[i] if whole[i] else len(name) for i, name in enumerate(names)]
+    comfortable = [
+        natural[i] if whole[i] else min(natural[i], max(len(name), FOLD_AT))
+        for i, name in enumerate(names)
+    ]
+
+    def need(widths: Sequence[int], keep: Sequence[int]) -> int:
+        return sum(widths[i] for i in keep) + _frame(len(keep))
+
+    keep = list(range(len(names)))
+    for name in optional:
+        if need(comfortable, keep) <= width:
+            break
+        keep = [i for i in keep if names[i] != name]
+    widths = list(comfortable if need(comfortable, keep) <= width else least)
+    room = width - need(widths, keep)
+    # Room left goes one character at a time to the column missing the most.
+    while room > 0:
+        short = max(keep, key=lambda i: natural[i] - widths[i], default=None)
+        if short is None or widths[short] >= natural[short]:
+            break
+        widths[short] += 1
+        room -= 1
+    return keep, widths
+
+
+def _width(text: Text) -> int:
+    return max((cell_len(line) for line in text.plain.splitlines()), default=0)
 
 
 def details(console: Console, data: dict[str, Any], *, title: str | None = None) -> None:
