@@ -1,5 +1,5 @@
-"""``pitstop device list`` against a real ``pitstop serve``: results alone on stdout, and
-tables that fit an 80-column terminal.
+"""``pitstop device delete``, ``fabric delete`` and ``fabric group-delete`` against a real
+``pitstop serve``, and ``device list`` in an 80-column terminal.
 
 Each test imports a fabric of its own, so the tests run alone or in any order.
 """
@@ -15,6 +15,7 @@ import pytest
 from cli_server import ServerProcess, child_env, new_token, sqlite_url
 from typer.testing import CliRunner, Result
 
+from pitstop.cli import deletion
 from pitstop.cli.main import app
 
 
@@ -74,6 +75,73 @@ def _fabric(name: str, *devices: str) -> str:
         f"fabrics:\n  - name: {name}\n    groups: [{{name: pair, max_unavailable: 1}}]\n"
         f"    devices:\n{rows}\n"
     )
+
+
+# Deleting ------------------------------------------------------------------------------------
+
+
+def test_a_decommissioned_device_then_its_empty_fabric_are_deleted(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.load(tmp_path, _fabric("gone", "gone1", "gone2"))
+
+    # The server decides what may go: an activated device is refused, and nothing changes.
+    stderr = cli.refused("CONFLICT", "device", "delete", "gone1", "--yes")
+    assert "only pending or decommissioned devices can be deleted" in stderr
+    stderr = cli.refused("CONFLICT", "fabric", "delete", "gone", "--yes")
+    assert "still has 2 devices" in stderr
+
+    for name in ("gone1", "gone2"):
+        cli.ok("device", "set-status", name, "--status", "decommissioned", "--reason", "sold")
+        deleted = cli.ok("device", "delete", name, "--fabric", "gone", "--yes")
+        assert deleted.stdout == f"Deleted device {name} from fabric gone.\n"
+        assert deleted.stderr == ""
+        cli.refused("NOT_FOUND", "device", "show", name)
+    assert cli.ok("fabric", "delete", "gone", "-y").stdout == "Deleted fabric gone.\n"
+    cli.refused("NOT_FOUND", "fabric", "show", "gone")
+    actions = [a["action"] for a in cli.json("audit", "--limit", "3")]
+    assert actions == ["fabric.delete", "device.delete", "device.status"]
+
+
+def test_without_a_terminal_delete_needs_yes(cli: Cli, tmp_path: Path) -> None:
+    cli.load(tmp_path, _fabric("kept", "kept1"))
+    cli.ok("device", "set-status", "kept1", "--status", "decommissioned", "--reason", "old")
+
+    # CliRunner's stdin is no terminal, as in a script or a pipe: no question, no delete.
+    stderr = cli.refused("CONFIRMATION_REQUIRED", "device", "delete", "kept1", stdin="y\n")
+    assert "pass --yes" in stderr
+    assert cli.json("device", "show", "kept1")["status"] == "decommissioned"
+    cli.refused("CONFIRMATION_REQUIRED", "fabric", "delete", "kept")
+    cli.refused("CONFIRMATION_REQUIRED", "fabric", "group-delete", "kept", "pair")
+    assert [g["name"] for g in cli.json("fabric", "show", "kept")["groups"]] == ["pair"]
+
+
+def test_at_a_terminal_delete_asks_and_takes_only_yes(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.load(tmp_path, _fabric("asked", "asked1"))
+    cli.ok("device", "set-status", "asked1", "--status", "decommissioned", "--reason", "old")
+    monkeypatch.setattr(deletion, "can_ask", lambda: True)
+
+    declined = cli("device", "delete", "asked1", stdin="n\n")
+    assert declined.exit_code == 1
+    assert "Delete device asked1 in fabric asked? This cannot be undone." in declined.stderr
+    assert "ABORTED: device asked1 in fabric asked was not deleted" in declined.stderr
+    assert declined.stdout.strip() == "n"  # CliRunner echoes what was typed, as a terminal does
+    assert cli.json("device", "show", "asked1")["status"] == "decommissioned"
+
+    accepted = cli.ok("device", "delete", "asked1", stdin="y\n")
+    assert accepted.stdout.endswith("\nDeleted device asked1 from fabric asked.\n")
+    cli.refused("NOT_FOUND", "device", "show", "asked1")
+
+
+def test_group_delete_keeps_its_devices(cli: Cli, tmp_path: Path) -> None:
+    cli.load(tmp_path, _fabric("grouped", "grouped1"))
+    deleted = cli.ok("fabric", "group-delete", "grouped", "pair", "--yes")
+    assert deleted.stdout == "Deleted group pair from fabric grouped.\n"
+    assert cli.json("fabric", "show", "grouped")["groups"] == []
+    device = cli.json("device", "show", "grouped1")
+    assert (device["status"], device["groups"]) == ("activated", [])
 
 
 # An 80-column terminal -------------------------------------------------------------------------

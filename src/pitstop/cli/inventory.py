@@ -12,7 +12,9 @@ from pitstop.cli.common import FabricOpt, OutputOpt, client, out
 from pitstop.cli.output import Format, badge, details, emit
 
 fabric_app = typer.Typer(help="Fabrics and their redundancy groups.", no_args_is_help=True)
-device_app = typer.Typer(help="Devices: list, show, import, set status.", no_args_is_help=True)
+device_app = typer.Typer(
+    help="Devices: list, show, import, set status, delete.", no_args_is_help=True
+)
 
 STATUSES = "pending, activated, draining, maintenance, undraining, error, decommissioned"
 

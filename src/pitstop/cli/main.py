@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import admin, campaigns, fleetmap, inventory, jobs, policy, server
+from pitstop.cli import admin, campaigns, deletion, fleetmap, inventory, jobs, policy, server
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -34,6 +34,9 @@ app = typer.Typer(
 )
 app.add_typer(inventory.fabric_app, name="fabric")
 app.add_typer(inventory.device_app, name="device")
+inventory.device_app.command("delete")(deletion.device_delete)
+inventory.fabric_app.command("delete")(deletion.fabric_delete)
+inventory.fabric_app.command("group-delete")(deletion.group_delete)
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.token_app, name="token")
 app.add_typer(server.db_app, name="db")
