@@ -219,3 +219,19 @@ def test_device_list_fits_80_columns_with_whole_headers_and_names(cli: Cli, tmp_
     table = cli.ok("device", "list", "-f", "narrow", columns=40).stdout
     assert _headers(table) == ["NAME", "STATUS", "ATTN"], table
     rows(table)
+
+
+def test_the_audit_fits_80_columns(cli: Cli, tmp_path: Path) -> None:
+    cli.load(tmp_path, _fabric("audited", "audited1"))
+    cli.ok("device", "set-status", "audited1", "--status", "draining", "--ticket", "CHG-77")
+
+    table = cli.ok("audit", "--limit", "5", columns=80).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert _headers(table) == ["SEQ", "AT", "ACTION", "DEVICE", "CHANGE", "REASON"], table
+    assert "activated ->" in table and "draining" in table
+
+    table = cli.ok("audit", "--limit", "5", columns=160).stdout
+    assert "audited/audited1" in table and "CHG-77" in table
+    assert _headers(table) == [
+        "SEQ", "AT", "ACTOR", "VIA", "ACTION", "DEVICE", "CHANGE", "REASON", "TICKET",
+    ]  # fmt: skip

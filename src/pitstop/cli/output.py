@@ -32,9 +32,11 @@ STATUS_STYLE = {
 }
 
 
-# Columns that must never be cut: a truncated status or name misleads.
+# Columns shown whole while the terminal allows: a folded status, name or time is hard to read.
 KEEP_WHOLE = frozenset({"NAME", "FABRIC", "STATUS", "SEQ", "AT", "CHANGE", "ROLE"})
-# Free text narrower than this folds into a column of short, hard-to-read lines.
+# Of those, the ones never folded at all: a name is what people copy and search for.
+NEVER_FOLD = frozenset({"NAME", "STATUS", "SEQ"})
+# Text narrower than this folds into a column of short, hard-to-read lines.
 FOLD_AT = 16
 
 
@@ -73,17 +75,14 @@ def emit(
     keep, widths = _layout(names, cells, console.width, optional)
     table = Table(title=title, header_style="bold", show_lines=False)
     for i in keep:
-        name = names[i]
-        if name in KEEP_WHOLE:
-            table.add_column(name, no_wrap=True, width=widths[i])
-        else:
-            table.add_column(name, overflow="fold", width=widths[i])
+        # Nothing is cut: a value wider than its column folds onto more lines.
+        table.add_column(names[i], overflow="fold", width=widths[i])
     for row_cells in cells:
         table.add_row(*(row_cells[i] for i in keep))
     needed = sum(widths[i] for i in keep) + _frame(len(keep))
     if needed > console.width:
-        # Even without the optional columns the whole values do not fit: print them whole,
-        # wider than the terminal (which wraps the lines), rather than cut a name.
+        # Even without the optional columns the names do not fit: print them whole, wider
+        # than the terminal (which wraps the lines), rather than cut or fold a name.
         table.width = needed
         console.print(table, crop=False)
     else:
@@ -103,18 +102,22 @@ def _layout(
 ) -> tuple[list[int], list[int]]:
     """Which columns to show, and each one's width.
 
-    A header is never split: a column is at least as wide as its header. A column in
-    ``KEEP_WHOLE`` is as wide as its widest value; the others may fold their values, but
-    folding short words reads badly, so the optional columns go first, in the order given,
-    while the rest would not fit at a comfortable width (their values whole, or ``FOLD_AT``
-    characters of free text)."""
+    A header is never split: a column is at least as wide as its header. Comfortable widths
+    show a ``KEEP_WHOLE`` column's values whole and give free text ``FOLD_AT`` characters;
+    the optional columns go, in the order given, while the rest would not fit so. If they
+    still do not, every column but the ``NEVER_FOLD`` ones may fold, free text down to its
+    header's width. Room left over widens the columns whose values were folded."""
     natural = [max([len(name)] + [_width(row[i]) for row in cells]) for i, name in enumerate(names)]
-    whole = [name in KEEP_WHOLE for name in names]
-    least = [natural[i] if whole[i] else len(name) for i, name in enumerate(names)]
+
+    def narrowest(i: int, fold_at: int) -> int:
+        if names[i] in NEVER_FOLD:
+            return natural[i]
+        return min(natural[i], max(len(names[i]), fold_at))
+
     comfortable = [
-        natural[i] if whole[i] else min(natural[i], max(len(name), FOLD_AT))
-        for i, name in enumerate(names)
+        narrowest(i, natural[i] if name in KEEP_WHOLE else FOLD_AT) for i, name in enumerate(names)
     ]
+    least = [narrowest(i, FOLD_AT if name in KEEP_WHOLE else 0) for i, name in enumerate(names)]
 
     def need(widths: Sequence[int], keep: Sequence[int]) -> int:
         return sum(widths[i] for i in keep) + _frame(len(keep))
