@@ -355,7 +355,9 @@ def test_illegal_transition_is_refused_with_the_allowed_targets(admin: Cli, lab:
         "TRANSITION_NOT_ALLOWED",
     )
     assert "cannot move from activated to maintenance" in lines[0]
-    assert "  allowed: draining, error, decommissioned" in lines
+    # The detail already names the allowed statuses, so they are not printed a second time.
+    assert "draining, error, decommissioned" in lines[0]
+    assert "\n".join(lines).count("draining") == 1, lines
     d = device(admin, "spine2")
     assert (d["status"], d["version"]) == ("activated", 1)
 
@@ -402,6 +404,20 @@ def test_viewer_may_read_but_not_change_until_revoked(admin: Cli, viewer: Cli) -
     assert revoked.stdout.strip() == "Token 'v1' revoked."
     lines = refused(viewer("device", "list"), "UNAUTHENTICATED")
     assert "revoked" in lines[0]
+
+
+def test_each_error_is_printed_once(admin: Cli, lab: Result) -> None:
+    # A single bad field: its message is the detail, and it is printed once.
+    lines = refused(
+        admin("device", "set-status", "spine2", "-f", "lab", "--status", "bogus"),
+        "VALIDATION_FAILED",
+    )
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("VALIDATION_FAILED: status: Input should be 'pending'")
+    # The field's message says more than the detail: the longer form alone is printed.
+    lines = refused(admin("device", "list", "--status", "nope"), "VALIDATION_FAILED")
+    assert "\n".join(lines).count("unknown status 'nope'") == 1, lines
+    assert "one of pending, activated" in lines[0]
 
 
 def test_unknown_and_missing_tokens_are_unauthenticated(admin: Cli) -> None:

@@ -138,4 +138,4 @@ def test_a_paused_campaign_survives_a_server_restart_and_resumes(tmp_path: Path)
         assert table.exit_code == 0
         assert "succeeded" in table.output and "leaf6" in table.output
         log = cli("campaign", "log", "leaves")
-        assert "pause requested" in log.output and "resume requested" in log.output
+        assert "pause requested" in log.stdout and "resume requested" in log.stdout

@@ -104,7 +104,7 @@ def test_policy_show_set_and_a_forced_maintenance(cli: Server) -> None:
         *FAST,
     )
     assert forced.exit_code == 0, forced.stderr
-    assert "maintenance.activate on leaf3: succeeded" in forced.stderr
+    assert "maintenance.activate on leaf3: succeeded" in forced.stdout
     audit = json.loads(cli("audit", "--device", "leaf3", "-o", "json").stdout)
     draining = [a for a in audit if a["to_status"] == "draining"]
     assert draining[0]["details"]["forced"] == "link down now"

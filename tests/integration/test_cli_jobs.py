@@ -67,7 +67,8 @@ def test_enter_and_exit_follow_the_job_to_maintenance_and_back(cli: Server) -> N
     assert entered.exit_code == 0, entered.stderr
     assert "verify_drain: drained in" in entered.stderr
     assert "mark_maintenance: status maintenance" in entered.stderr
-    assert "maintenance.activate on spine1: succeeded" in entered.stderr
+    # The live log is on stderr; the verdict, the command's result, alone on stdout.
+    assert entered.stdout == "maintenance.activate on spine1: succeeded\n"
     shown = json.loads(cli("device", "show", "spine1", "-o", "json").stdout)
     assert shown["status"] == "maintenance"
     assert shown["maintenance"]["ticket"] == "CHG-9"
@@ -95,8 +96,8 @@ def test_enter_and_exit_follow_the_job_to_maintenance_and_back(cli: Server) -> N
 def test_a_failed_test_run_exits_1_and_shows_the_check_with_its_values(cli: Server) -> None:
     result = cli("maintenance", "enter", "sick1", "--reason", "check", "--test-run", *FAST)
     assert result.exit_code == 1
-    assert "maintenance.activate on sick1: failed" in result.stderr
-    line = next(ln for ln in result.stderr.splitlines() if "FAIL cpu_idle" in ln)
+    assert "maintenance.activate on sick1: failed" in result.stdout
+    line = next(ln for ln in result.stdout.splitlines() if "FAIL cpu_idle" in ln)
     assert "observed 20" in line and "threshold 60" in line
     assert json.loads(cli("device", "show", "sick1", "-o", "json").stdout)["status"] == "activated"
 

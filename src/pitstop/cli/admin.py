@@ -28,6 +28,8 @@ AUDIT_COLUMNS = [
     ("REASON", lambda e: e["reason"]),
     ("TICKET", lambda e: e["ticket"]),
 ]
+# Left out, in this order, when the table would not fit the terminal (``-o json`` has them).
+AUDIT_OPTIONAL = ("VIA", "TICKET", "ACTOR")
 
 
 @audit_app.callback()
@@ -55,7 +57,7 @@ def audit(
             since=since_param(since),
         )
     )
-    emit(out, output, rows, columns=AUDIT_COLUMNS)
+    emit(out, output, rows, columns=AUDIT_COLUMNS, optional=AUDIT_OPTIONAL)
 
 
 @audit_app.command("verify")
@@ -68,7 +70,7 @@ def audit_verify(output: OutputOpt = Format.TABLE) -> None:
         out.print(f"Audit chain intact: {result['checked']} rows verified.")
     else:
         for p in result["problems"]:
-            err.print(f"row {p['seq']}: {p['problem']}")
+            out.print(f"row {p['seq']}: {p['problem']}", markup=False)
     if not result["ok"]:
         err.print(f"AUDIT_TAMPERED: {len(result['problems'])} problems in the audit chain")
         raise typer.Exit(1)

@@ -173,12 +173,12 @@ def log(name: str, output: OutputOpt = Format.TABLE) -> None:
 
 def _print_event(e: dict[str, Any]) -> None:
     who = f"{e['device']}: " if e["device"] else ""
-    err.print(
+    out.print(
         f"{e['at'][11:19]} {who}{e['message']}", style=LEVEL_STYLE.get(e["level"], ""), markup=False
     )
     output = (e.get("data") or {}).get("output")
     if output:
-        err.print(Text(output.rstrip(), style="dim"))
+        out.print(Text(output.rstrip(), style="dim"))
 
 
 def follow(c: Client, name: str, *, quiet: bool = False, poll_s: float = 1.0) -> dict[str, Any]:

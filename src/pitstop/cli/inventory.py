@@ -12,7 +12,9 @@ from pitstop.cli.common import FabricOpt, OutputOpt, client, out
 from pitstop.cli.output import Format, badge, details, emit
 
 fabric_app = typer.Typer(help="Fabrics and their redundancy groups.", no_args_is_help=True)
-device_app = typer.Typer(help="Devices: list, show, import, set status.", no_args_is_help=True)
+device_app = typer.Typer(
+    help="Devices: list, show, import, set status, delete.", no_args_is_help=True
+)
 
 STATUSES = "pending, activated, draining, maintenance, undraining, error, decommissioned"
 
@@ -111,7 +113,7 @@ DEVICE_COLUMNS = [
     ("SET BY", lambda d: d["status_changed_by"]),
     ("GROUPS", lambda d: d["groups"]),
     (
-        "ATTENTION",
+        "ATTN",
         lambda d: (
             Text("! " + (d["attention_reason"] or "yes"), style="bold red")
             if d["needs_attention"]
@@ -119,6 +121,10 @@ DEVICE_COLUMNS = [
         ),
     ),
 ]
+
+
+# Left out, in this order, when the table would not fit the terminal (``device show`` has them).
+DEVICE_OPTIONAL = ("SET BY", "GROUPS", "ROLE", "FABRIC", "REASON")
 
 
 @device_app.command("list")
@@ -153,7 +159,7 @@ def device_list(
             needs_attention="true" if needs_attention else None,
         )
     )
-    emit(out, output, items, columns=DEVICE_COLUMNS)
+    emit(out, output, items, columns=DEVICE_COLUMNS, optional=DEVICE_OPTIONAL)
 
 
 def _device_view(d: dict[str, Any]) -> dict[str, Any]:

@@ -217,12 +217,13 @@ def _print_log(progress: Progress, e: dict[str, Any]) -> None:
 
 
 def _print_outcome(job: dict[str, Any]) -> None:
+    """The job's verdict is its result, so it goes to stdout; the live log went to stderr."""
     status = job["status"]
-    err.print(Text(f"{job['type']} on {job['device']}: {status}", style=JOB_STYLE.get(status, "")))
+    out.print(Text(f"{job['type']} on {job['device']}: {status}", style=JOB_STYLE.get(status, "")))
     checks = job.get("result", {}).get("checks", [])
     failed = [c for c in checks if c["status"] in ("fail", "warn")]
     for c in failed:
-        err.print(
+        out.print(
             Text(
                 f"  {c['status'].upper():4} {c['check']}: {c['message']} "
                 f"(observed {c.get('observed')}, threshold {c.get('threshold')})",
@@ -231,9 +232,9 @@ def _print_outcome(job: dict[str, Any]) -> None:
             soft_wrap=True,
         )
     if job.get("error"):
-        err.print(f"  {job['error']}", markup=False, soft_wrap=True)
+        out.print(f"  {job['error']}", markup=False, soft_wrap=True)
     if job.get("result", {}).get("undo"):
-        err.print(f"  {job['result']['undo']}", markup=False, soft_wrap=True)
+        out.print(f"  {job['result']['undo']}", markup=False, soft_wrap=True)
 
 
 def _exit_for(job: dict[str, Any]) -> None:

@@ -8,7 +8,17 @@ import typer
 from typer.core import TyperGroup
 
 from pitstop import __version__
-from pitstop.cli import actions, admin, campaigns, fleetmap, inventory, jobs, policy, server
+from pitstop.cli import (
+    actions,
+    admin,
+    campaigns,
+    deletion,
+    fleetmap,
+    inventory,
+    jobs,
+    policy,
+    server,
+)
 from pitstop.cli.client import ApiError
 from pitstop.cli.common import closing_clients, err
 
@@ -34,6 +44,9 @@ app = typer.Typer(
 )
 app.add_typer(inventory.fabric_app, name="fabric")
 app.add_typer(inventory.device_app, name="device")
+inventory.device_app.command("delete")(deletion.device_delete)
+inventory.fabric_app.command("delete")(deletion.fabric_delete)
+inventory.fabric_app.command("group-delete")(deletion.group_delete)
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.token_app, name="token")
 app.add_typer(server.db_app, name="db")
@@ -67,16 +80,24 @@ def version() -> None:
 
 
 def report(exc: ApiError) -> None:
-    """Print a server error: the code first, then each bad field."""
-    err.print(f"{exc.code}: {exc.detail}", markup=False)
+    """Print a server error once: the code and detail first, then only what the detail does not
+    already say (each bad field, the statuses allowed, a campaign's reasons)."""
+    head = exc.detail
+    lines: list[str] = []
     for e in exc.body.get("errors", []) or []:
         where = f"row {e['row']}, " if e.get("row") is not None else ""
-        err.print(f"  {where}{e.get('field')}: {e.get('message')}", markup=False)
+        lines.append(f"{where}{e.get('field')}: {e.get('message')}")
+    if len(lines) == 1 and head in lines[0]:
+        # The detail of a single bad field is that field's message, or a shorter form of it.
+        head, lines = lines[0], []
     allowed = exc.body.get("allowed")
-    if allowed is not None:
-        err.print(f"  allowed: {', '.join(allowed) or 'none'}", markup=False)
-    for reason in exc.body.get("reasons", []) or []:  # CAMPAIGN_INVALID lists every problem
-        err.print(f"  {reason}", markup=False)
+    if allowed is not None and not (allowed and ", ".join(allowed) in head):
+        lines.append(f"allowed: {', '.join(allowed) or 'none'}")
+    lines += [str(r) for r in exc.body.get("reasons", []) or []]  # CAMPAIGN_INVALID
+    err.print(f"{exc.code}: {head}", markup=False)
+    for line in lines:
+        if line not in head:
+            err.print(f"  {line}", markup=False)
 
 
 def main() -> None:
