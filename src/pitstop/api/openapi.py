@@ -39,12 +39,10 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFERENCES = frozenset({"fabric", "fabrics", "device"})
 
 DESCRIPTIONS = {
-    400: "Bad request",
     401: "No token, or a token that is unknown, expired or revoked",
     403: "The token's role or fabric scope does not allow this",
     404: "A resource named in the request does not exist",
     409: "Conflicts with the current state (status, version, name, or an ambiguous name)",
-    413: "The request body is too large",
     422: "The request is not valid; ``errors`` lists each bad field",
 }
 
