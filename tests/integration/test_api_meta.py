@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from test_api_support import SQLITE_ONLY, Api, open_api, problem
+from test_api_support import MEDIA, SQLITE_ONLY, Api, open_api, problem
 
 from pitstop.domain.lifecycle import TRANSITIONS
 from pitstop.storage.migrate import head_revision
@@ -105,3 +105,77 @@ async def test_unknown_paths_and_methods_are_problems(
 ) -> None:
     for who in (None, "viewer"):
         problem(await api.request(method, url, as_=who), status, code)
+
+
+def _operations(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{m.upper()} {p}": op for p, ops in doc["paths"].items() for m, op in ops.items()}
+
+
+@SQLITE_ONLY
+async def test_openapi_documents_every_error_as_a_problem(api: Api) -> None:
+    doc = (await api.get("/openapi.json", as_=None)).json()
+    schemas = doc["components"]["schemas"]
+    problem_schema = schemas["Problem"]
+    assert {"type", "title", "status", "detail", "code", "instance"} <= set(
+        problem_schema["required"]
+    )
+    assert {"errors", "allowed", "reasons"} <= set(problem_schema["properties"])
+    # FastAPI's own 422 body is never served, so it is not documented anywhere.
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    ops = _operations(doc)
+    # Load balancers read /readyz's own body; it is the one error that is not a problem.
+    for name, op in ops.items():
+        if name == "GET /readyz":
+            continue
+        for status, response in op["responses"].items():
+            if int(status) >= 400:
+                assert response["content"] == {
+                    MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, (name, status)
+    assert "WWW-Authenticate" in ops["GET /api/v1/devices"]["responses"]["401"]["headers"]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("operation", "statuses"),
+    [
+        ("GET /healthz", set()),
+        ("GET /api/v1/whoami", {"401"}),
+        ("GET /api/v1/tokens", {"401", "403"}),
+        ("GET /api/v1/devices", {"401", "404", "422"}),
+        ("GET /api/v1/devices/{device}", {"401", "404", "409", "422"}),
+        ("POST /api/v1/devices", {"401", "403", "404", "409", "422"}),
+        ("POST /api/v1/jobs", {"401", "403", "404", "409", "422"}),
+        ("DELETE /api/v1/fabrics/{fabric}", {"401", "403", "404", "409", "422"}),
+        ("POST /api/v1/campaigns/plan", {"401", "404", "409", "422"}),
+    ],
+)
+async def test_each_operation_lists_the_errors_it_can_answer(
+    api: Api, operation: str, statuses: set[str]
+) -> None:
+    doc = (await api.get("/openapi.json", as_=None)).json()
+    responses = _operations(doc)[operation]["responses"]
+    assert {s for s in responses if int(s) >= 400} == statuses
+
+
+@SQLITE_ONLY
+async def test_a_body_that_is_not_utf8_is_a_validation_problem(api: Api) -> None:
+    r = await api.post(
+        "/api/v1/fabrics", content=b"\xff\xfe{", headers={"Content-Type": "application/json"}
+    )
+    body = problem(r, 422, "VALIDATION_FAILED")
+    assert [e["field"] for e in body["errors"]] == ["body"]
+
+
+@SQLITE_ONLY
+async def test_openapi_documents_streams_the_map_etag_and_readiness(api: Api) -> None:
+    ops = _operations((await api.get("/openapi.json", as_=None)).json())
+    events = ops["GET /api/v1/jobs/{job}/events"]["responses"]["200"]["content"]
+    assert set(events) == {"application/json", "text/event-stream"}
+    watch = ops["GET /api/v1/fabrics/{fabric}/map/watch"]["responses"]["200"]["content"]
+    assert set(watch) == {"text/event-stream"}
+    assert "304" in ops["GET /api/v1/fabrics/{fabric}/map"]["responses"]
+    ready = ops["GET /readyz"]["responses"]
+    for status in ("200", "503"):
+        schema = ready[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Readiness"}

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pitstop import __version__
-from pitstop.api import problems
+from pitstop.api import openapi, problems
 from pitstop.api.routers import (
     actions,
     audit,
@@ -139,11 +139,12 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
-        app.include_router(module.router)
+        app.include_router(openapi.documented(module.router))
     # Fleet: policy, budgets and the fleet map.
-    app.include_router(policy.router)
-    app.include_router(maps.router)
-    app.include_router(campaigns.router)
-    app.include_router(actions.router)
+    app.include_router(openapi.documented(policy.router))
+    app.include_router(openapi.documented(maps.router))
+    app.include_router(openapi.documented(campaigns.router))
+    app.include_router(openapi.documented(actions.router))
     return app

@@ -52,15 +52,23 @@ def get_via(x_pitstop_via: Annotated[str | None, Header()] = None) -> Via:
 ViaDep = Annotated[Via, Depends(get_via)]
 
 
-def require(role: Role) -> object:
-    async def check(actor: ActorDep) -> Actor:
-        if _RANK.get(actor.role, -1) < _RANK[role]:
+class RoleCheck:
+    """The dependency that refuses a caller below ``role``. A class, so the OpenAPI document
+    can tell which operations check a role (and so can answer 403)."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(self, actor: ActorDep) -> Actor:
+        if _RANK.get(actor.role, -1) < _RANK[self.role]:
             raise Forbidden(
-                f"this needs the {role.value} role; token {actor.name!r} is {actor.role.value}"
+                f"this needs the {self.role.value} role; token {actor.name!r} is {actor.role.value}"
             )
         return actor
 
-    return Depends(check)
+
+def require(role: Role) -> object:
+    return Depends(RoleCheck(role))
 
 
 Operator = Annotated[Actor, require(Role.OPERATOR)]

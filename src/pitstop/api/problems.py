@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitstop.domain.errors import PitstopError
@@ -16,6 +17,39 @@ from pitstop.domain.errors import PitstopError
 log = logging.getLogger("pitstop.api")
 
 MEDIA_TYPE = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    """One bad field of a request (or row of an imported file)."""
+
+    field: str = Field(description="Where: a field name, a JSON path, or a query parameter")
+    message: str
+    row: int | None = Field(default=None, description="The row of an imported file, from 1")
+
+
+class Problem(BaseModel):
+    """The body of every error (RFC 9457). ``code`` is stable; the members after ``instance``
+    appear with the errors that carry them, and an error may add members of its own."""
+
+    # RFC 9457 lets a problem type define extension members (a 404 of a map says which epochs
+    # are kept, a refused transition says the current status): they are part of the answer.
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="urn:pitstop:problem:<code in kebab case>")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    code: str = Field(description="Stable error code, e.g. NOT_FOUND or BUDGET_EXCEEDED")
+    instance: str = Field(description="The path of the request")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="VALIDATION_FAILED: each bad field and what is wrong with it"
+    )
+    allowed: list[str] | None = Field(
+        default=None, description="TRANSITION_NOT_ALLOWED: the statuses allowed from here"
+    )
+    reasons: list[str] | None = Field(
+        default=None, description="CAMPAIGN_INVALID: every problem found in the definition"
+    )
 
 
 def problem(
@@ -88,6 +122,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say); a body that decodes
+            # but is not JSON is already a 422. One status and code for "the body is wrong".
+            return problem(
+                status=422,
+                code="VALIDATION_FAILED",
+                title="Validation failed",
+                detail=f"body: {exc.detail}",
+                instance=request.url.path,
+                errors=[{"field": "body", "message": str(exc.detail)}],
+            )
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}
         code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
         return problem(

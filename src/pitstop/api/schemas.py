@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pitstop.domain.audit import AuditEntry
@@ -21,6 +22,12 @@ from pitstop.storage.devices import DeviceSpec
 T = TypeVar("T")
 
 _SECRET_WORDS = ("password", "secret", "token", "passphrase", "private_key", "apikey", "api_key")
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events; as a route's ``response_class``, documented as text/event-stream."""
+
+    media_type = "text/event-stream"
 
 
 class Strict(BaseModel):

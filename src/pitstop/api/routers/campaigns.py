@@ -16,6 +16,10 @@ from pitstop.engine.campaigns import CampaignService, plan_document
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
 Definition = Annotated[dict[str, Any], Body(description="A campaign definition (see the docs)")]
+# The definition is free-form (checked by the planner), so its reference to a fabric is declared.
+NAMES_A_FABRIC: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The fabric the definition names does not exist"}
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -77,14 +81,14 @@ def campaign_view(
     return out
 
 
-@router.post("/plan")
+@router.post("/plan", responses=NAMES_A_FABRIC)
 async def plan_campaign(body: Definition, store: StoreDep, actor: ActorDep) -> dict[str, Any]:
     """Plan a definition against the fleet as it is now; nothing is stored."""
     resolved = await CampaignService(store).preview(body, actor=actor)
     return plan_document(resolved)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=NAMES_A_FABRIC)
 async def create_campaign(
     body: Definition, store: StoreDep, actor: Operator, via: ViaDep
 ) -> dict[str, Any]:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from pitstop.storage.migrate import current_revision, head_revision
 from pitstop.storage.store import Store
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    """The answer of ``/readyz``: ``ok`` with the schema revision, or ``unavailable`` and why.
+    Not a problem: load balancers read ``status``."""
+
+    status: str = Field(description="ok or unavailable")
+    schema_: str | None = Field(default=None, alias="schema", description="Schema revision")
+    detail: str | None = Field(default=None, description="Why it is not ready")
 
 
 @router.get("/healthz")
@@ -17,7 +27,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        200: {"model": Readiness, "description": "Ready"},
+        503: {"model": Readiness, "description": "Not ready: the database or its schema"},
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the version this build expects."""
     store: Store = request.app.state.store

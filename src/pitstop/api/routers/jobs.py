@@ -25,6 +25,14 @@ router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
 POLL_S = 0.25
 KEEPALIVE_S = 15.0
+# Two bodies: the stream (the default), or a JSON list with follow=false.
+EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": list[EventOut],
+        "description": "The events as a stream (text/event-stream), or a list with follow=false",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _job_id(ref: str) -> uuid.UUID:
@@ -112,7 +120,7 @@ async def retry_job(job: str, store: StoreDep, actor: Operator, via: ViaDep) -> 
     return JobOut.of(await JobService(store).retry(_job_id(job), actor=actor, via=via))
 
 
-@router.get("/jobs/{job}/events", response_model=None)
+@router.get("/jobs/{job}/events", response_model=None, responses=EVENTS_RESPONSES)
 async def job_events(
     job: str,
     request: Request,

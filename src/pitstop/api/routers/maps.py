@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
+from pitstop.api.schemas import EventStream
 from pitstop.domain.errors import NotFound
 from pitstop.domain.fleetmap import FleetMap
 from pitstop.storage.store import Store
@@ -40,7 +41,11 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get("/{fabric}/map", response_model=None)
+@router.get(
+    "/{fabric}/map",
+    response_model=None,
+    responses={304: {"description": "Not modified: If-None-Match names the current ETag"}},
+)
 async def get_map(
     fabric: str,
     store: StoreDep,
@@ -92,21 +97,20 @@ async def tick(fabric: str, store: StoreDep, actor: Operator, via: ViaDep) -> di
         return _body(made)
 
 
-@router.get("/{fabric}/map/watch")
+@router.get("/{fabric}/map/watch", response_class=EventStream)
 async def watch_map(
     fabric: str,
     request: Request,
     store: StoreDep,
     _: ActorDep,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Server-sent events: ``map`` with each new epoch (id = epoch). Resumable."""
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)  # 404 before any stream starts
     seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return StreamingResponse(
+    return EventStream(
         _stream(store, f.id, seen, request),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
