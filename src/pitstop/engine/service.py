@@ -22,7 +22,7 @@ from pitstop.domain.errors import (
     Forbidden,
     ValidationFailed,
 )
-from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobType, Mode
+from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobStatus, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
 from pitstop.domain.policy import check_allowed, check_force
@@ -187,6 +187,8 @@ class JobService:
             )
         if action == "retry":
             self._store.job_queued.fire()
+        elif out.status is JobStatus.RUNNING:
+            self._store.job_cancel_requested.fire()
         return out
 
     @staticmethod
