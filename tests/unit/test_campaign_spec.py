@@ -89,3 +89,10 @@ def test_await_approval_takes_no_command() -> None:
     with pytest.raises(ValidationFailed) as info:
         parse_spec({**GOOD, "action": {"type": "await_approval", "command": ["x"]}})
     assert [e.field for e in info.value.errors] == ["action.command"]
+
+
+def test_advanced_parameters_out_of_bounds_are_refused_when_the_campaign_is_defined() -> None:
+    raw = {**GOOD, "advanced_parameters": {"drain": {"timeout_s": float("inf")}}}
+    with pytest.raises(ValidationFailed) as info:
+        parse_spec(raw)
+    assert [e.field for e in info.value.errors] == ["advanced_parameters.drain.timeout_s"]
