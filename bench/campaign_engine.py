@@ -52,8 +52,8 @@ from pitstop.storage.store import Store
 BENCH = Actor("bench", Role.OPERATOR)
 PARAMS = {
     "sample_interval_s": 0,
-    "drain": {"poll_interval_s": 0.01},
-    "undrain": {"poll_interval_s": 0.01},
+    "drain": {"poll_interval_s": 0.1},
+    "undrain": {"poll_interval_s": 0.1},
 }
 
 

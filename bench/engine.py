@@ -45,8 +45,8 @@ BENCH = Actor("bench", Role.OPERATOR)
 PARAMS = {
     "sample_interval_s": 0,
     "checks": {"redundancy": {"enabled": False}},
-    "drain": {"poll_interval_s": 0.001},
-    "undrain": {"poll_interval_s": 0.001},
+    "drain": {"poll_interval_s": 0.1},
+    "undrain": {"poll_interval_s": 0.1},
 }
 
 

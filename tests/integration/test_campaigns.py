@@ -4,6 +4,7 @@ kind, a failure under each policy, pause and resume, abort, and rollback."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import timedelta
 from typing import Any
@@ -324,6 +325,34 @@ async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     rollout.driver = other
     campaign = await rollout.drive()
     assert campaign.state is C.SUCCEEDED
+
+
+async def test_a_driver_stopped_gracefully_releases_its_campaign_to_the_next_at_once(
+    rollout: Rollout,
+) -> None:
+    await rollout.create(concurrency=1, selector={"roles": ["leaf"], "labels": "rack=r1"})
+    await rollout.start()
+    stop = asyncio.Event()
+    running = asyncio.create_task(rollout.driver.run_forever(stop))
+
+    async def claimed() -> bool:
+        return (await rollout.campaign()).lease_owner == "d1"
+
+    for _ in range(500):
+        if await claimed():
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(running, 30)
+    released = await rollout.campaign()
+    assert (released.lease_owner, released.lease_expires_at) == (None, None)
+    assert any(e.message == "released by d1: it is shutting down" for e in await rollout.events())
+
+    other = rollout.new_driver("d2")  # the clock has not moved: d1's lease had an hour left
+    await other.step_all()
+    assert (await rollout.campaign()).lease_owner == "d2"
+    rollout.driver = other
+    assert (await rollout.drive()).state is C.SUCCEEDED
 
 
 async def _one_awaiting_with_a_10_s_action(rollout: Rollout) -> str:

@@ -39,8 +39,8 @@ DEFINITION = {
     "soak_s": 1,
     "advanced_parameters": {
         "sample_interval_s": 0,
-        "drain": {"poll_interval_s": 0.05},
-        "undrain": {"poll_interval_s": 0.05},
+        "drain": {"poll_interval_s": 0.1},
+        "undrain": {"poll_interval_s": 0.1},
     },
 }
 

@@ -116,6 +116,71 @@ def test_a_server_killed_mid_activation_is_taken_over_and_applies_the_diversion_
     assert [c["changed"] for c in applied].count(True) == 1, applied
 
 
+def test_a_server_stopped_with_sigterm_hands_its_job_to_the_next_server_at_once(
+    tmp_path: Path,
+) -> None:
+    """A lease of ten minutes: the second server can finish the job within the wait below
+    only because the first one released its lease as it shut down."""
+    token = new_token()
+    sim_dir = tmp_path / "sim"
+    env = child_env(
+        tmp_path,
+        PITSTOP_DATABASE_URL=sqlite_url(tmp_path / "term.db"),
+        PITSTOP_BOOTSTRAP_TOKEN=token,
+        PITSTOP_SIM_STATE_DIR=str(sim_dir),
+        PITSTOP_LEASE_TTL_S="600",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    first = ServerProcess("serve", env=env, log=tmp_path / "first.log")
+    with first, httpx.Client(base_url=first.url, headers=headers, timeout=10) as http:
+        r = http.post("/api/v1/inventory/import", content=LAB, params={"format": "yaml"})
+        assert r.status_code == 200, r.text
+        r = http.post(
+            "/api/v1/jobs",
+            json={
+                "type": "maintenance.activate",
+                "device": "spine1",
+                "advanced_parameters": FAST,
+                "reason": "graceful stop",
+            },
+        )
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        device_id = r.json()["device_id"]
+
+        def draining() -> bool:
+            job = http.get(f"/api/v1/jobs/{job_id}").json()
+            return job["current_step"] == "verify_drain"
+
+        _wait(draining, 30, "the job to reach verify_drain")
+        first.proc.send_signal(signal.SIGTERM)
+        first.proc.wait(30)
+
+    second = ServerProcess("serve", env=env, log=tmp_path / "second.log")
+    with second, httpx.Client(base_url=second.url, headers=headers, timeout=10) as http:
+
+        def finished() -> dict[str, Any] | None:
+            job: dict[str, Any] = http.get(f"/api/v1/jobs/{job_id}").json()
+            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+        job = _wait(finished, 60, "the handed-over job to finish")
+        assert job["status"] == "succeeded", (job, second.output())
+        steps = {s["name"]: s for s in job["steps"]}
+        assert steps["divert"]["runs"] == 1
+        assert steps["verify_drain"]["runs"] == 2
+        events = http.get(f"/api/v1/jobs/{job_id}/events", params={"follow": "false"}).json()
+        assert any(
+            "is shutting down (verify_drain was interrupted)" in e["message"] for e in events
+        )
+
+    applied = [
+        c
+        for c in SimulatedFleet(state_dir=sim_dir).calls(device_id)
+        if c["op"] == "apply_maintenance"
+    ]
+    assert [c["changed"] for c in applied].count(True) == 1, applied
+
+
 # Zombie fencing ---------------------------------------------------------------------------
 
 
@@ -254,8 +319,9 @@ async def test_a_fenced_write_with_a_stale_epoch_is_refused(store: Store, clock:
         await store.journal.boundary(job.id, 1)
     events = await store.journal.boundary(job.id, 2)  # the current epoch may still write
     assert events.job_id == job.id
-    assert await store.leases.heartbeat(job.id, epoch=1, lease_ttl=timedelta(seconds=10)) is False
-    assert await store.leases.heartbeat(job.id, epoch=2, lease_ttl=timedelta(seconds=10)) is True
+    ttl = timedelta(seconds=10)
+    assert (await store.leases.heartbeat(job.id, epoch=1, lease_ttl=ttl)).ours is False
+    assert (await store.leases.heartbeat(job.id, epoch=2, lease_ttl=ttl)).ours
 
 
 # Two worker processes on PostgreSQL --------------------------------------------------------

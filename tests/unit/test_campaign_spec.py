@@ -117,3 +117,10 @@ def test_a_stored_campaign_keeps_its_actions_snapshot() -> None:
     }
     action = parse_spec(stored, stored=True).action
     assert (action.command, action.timeout_s, action.inline) == (("up", "{name}"), 9.0, ())
+
+
+def test_advanced_parameters_out_of_bounds_are_refused_when_the_campaign_is_defined() -> None:
+    raw = {**GOOD, "advanced_parameters": {"drain": {"timeout_s": float("inf")}}}
+    with pytest.raises(ValidationFailed) as info:
+        parse_spec(raw)
+    assert [e.field for e in info.value.errors] == ["advanced_parameters.drain.timeout_s"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pytest
 
 from pitstop.domain.errors import ValidationFailed
@@ -67,3 +70,39 @@ def test_the_schema_is_versioned_and_lists_every_check() -> None:
     assert schema["properties"]["schema_version"]["const"] == 1
     checks = AdvancedParameters().model_dump()["checks"]
     assert set(checks) >= {"bgp_down_peers", "cpu_idle", "memory", "redundancy", "alarms"}
+
+
+def _numbers(node: Any, defs: dict[str, Any], path: str = "") -> dict[str, dict[str, Any]]:
+    """Every numeric leaf of the JSON schema by dotted path."""
+    ref = node.get("$ref")
+    if ref:
+        node = {**defs[ref.rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    if node.get("type") in ("number", "integer") and "const" not in node:
+        return {path: node}
+    out: dict[str, dict[str, Any]] = {}
+    for name, prop in node.get("properties", {}).items():
+        out.update(_numbers(prop, defs, f"{path}.{name}" if path else name))
+    return out
+
+
+def test_every_number_has_finite_bounds_in_the_schema() -> None:
+    schema = json_schema()
+    numbers = _numbers(schema, schema["$defs"])
+    assert {"drain.timeout_s", "drain.poll_interval_s", "checks.bgp_flaps.max"} <= set(numbers)
+    for path, node in numbers.items():
+        assert math.isfinite(node["minimum"]) and math.isfinite(node["maximum"]), path
+        assert node["minimum"] <= node.get("default", node["minimum"]) <= node["maximum"], path
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1e309, 86_401, 0.5])
+def test_a_timeout_must_be_finite_and_at_most_an_hour(bad: float) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        resolve({"drain": {"timeout_s": bad}})
+    assert [e.field for e in info.value.errors] == ["advanced_parameters.drain.timeout_s"]
+
+
+def test_a_poll_interval_under_a_tenth_of_a_second_is_refused() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        resolve({"undrain": {"poll_interval_s": 1e-9}})
+    assert [e.field for e in info.value.errors] == ["advanced_parameters.undrain.poll_interval_s"]
+    assert resolve({"undrain": {"poll_interval_s": 0.1}}).undrain.poll_interval_s == 0.1

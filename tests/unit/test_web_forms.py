@@ -78,3 +78,20 @@ def test_bad_values_are_named_on_their_fields() -> None:
     parsed = parse(_submitted(values), {})
     assert set(parsed.errors) == {"checks.memory.max_pct", "drain.timeout_s"}
     assert "100" in parsed.errors["checks.memory.max_pct"]
+
+
+def test_numeric_fields_carry_the_schema_bounds() -> None:
+    by_path = {f.path: f for f in all_fields(form_sections())}
+    timeout = by_path["drain.timeout_s"]
+    assert (timeout.minimum, timeout.maximum) == (1, 3600)
+    poll = by_path["undrain.poll_interval_s"]
+    assert (poll.minimum, poll.maximum) == (0.1, 60)
+    numeric = [f for f in by_path.values() if f.kind in ("number", "integer")]
+    assert numeric and all(f.minimum is not None and f.maximum is not None for f in numeric)
+
+
+def test_an_infinite_value_typed_in_the_form_is_named_on_its_field() -> None:
+    values = effective({}, {})
+    values["drain.timeout_s"] = "inf"
+    parsed = parse(_submitted(values), {})
+    assert set(parsed.errors) == {"drain.timeout_s"}

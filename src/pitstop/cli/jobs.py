@@ -351,7 +351,7 @@ def job_logs(
 
 @job_app.command("cancel")
 def job_cancel(job: str, output: OutputOpt = Format.TABLE) -> None:
-    """Cancel between steps (a diversion already applied is rolled back)."""
+    """Cancel: interrupt the running step and roll back a diversion already applied."""
     c = client()
     data = c.post(f"/api/v1/jobs/{_full_id(c, job)}/cancel")
     if output is Format.TABLE:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.names import name_problem
+from pitstop.domain.parameters import resolve
 from pitstop.domain.selectors import Term, parse_selector
 
 
@@ -357,6 +358,13 @@ def parse_spec(raw: Any, *, stored: bool = False) -> CampaignSpec:
     if not isinstance(params, Mapping):
         errs.add("advanced_parameters", "must be a mapping")
         params = {}
+    else:
+        # The jobs' own bounds, refused now rather than when the first device starts.
+        try:
+            resolve(dict(params))
+        except ValidationFailed as exc:
+            for bad in exc.errors:
+                errs.add(bad.field, bad.message)
     spec = CampaignSpec(
         name=name,
         fabric=fabric,

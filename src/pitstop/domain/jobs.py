@@ -47,6 +47,8 @@ class StepStatus(enum.StrEnum):
     SKIPPED = "skipped"
     # Undone by a rollback: a retry runs it again.
     ROLLED_BACK = "rolled_back"
+    # Interrupted while running by a cancel of its job; the job's undo ran after it.
+    CANCELLED = "cancelled"
 
 
 class Level(enum.StrEnum):

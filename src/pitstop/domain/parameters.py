@@ -5,12 +5,17 @@ defaults. Fabric-level defaults and per-job overrides are merged over the built-
 The defaults follow fabric-manager practice: no BGP peer down, at most 4 flaps, CPU idle at
 least 60 %, memory at most 80 %, no critical alarm, interface error and drop *rates* (never raw
 counters, which give false failures) under a threshold, and redundancy kept.
+
+Every number has finite bounds, in the JSON schema too (``minimum``/``maximum``, which the web
+form shows): an infinite drain timeout would hold a device diverted for ever, and a poll
+interval of a nanosecond writes thousands of log rows a second. Timeouts are at most an hour,
+the limit of the steps that poll (``engine.workflows``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,9 +23,26 @@ from pitstop.domain.errors import FieldError, ValidationFailed
 
 SCHEMA_VERSION: Literal[1] = 1
 
+# The bounds. A poll interval under 0.1 s measures nothing a device can show and writes a log
+# line each time; a timeout past an hour meets the polling step's own limit first.
+MAX_TIMEOUT_S = 3600.0
+MIN_POLL_S = 0.1
+MAX_POLL_S = 60.0
+MAX_SAMPLE_INTERVAL_S = 60.0
+MAX_COUNT = 1_000_000
+MAX_RATE = 1e9
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Rate = Annotated[float, Field(ge=0, le=MAX_RATE)]
+Timeout = Annotated[float, Field(ge=1, le=MAX_TIMEOUT_S)]
+PollInterval = Annotated[float, Field(ge=MIN_POLL_S, le=MAX_POLL_S)]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are refused everywhere (JSON bodies may carry them, and 1e309 reads
+    # as infinity).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Check(_Strict):
@@ -28,19 +50,19 @@ class Check(_Strict):
 
 
 class MaxCount(Check):
-    max: int = Field(ge=0)
+    max: Count
 
 
 class MinPct(Check):
-    min_pct: float = Field(ge=0, le=100)
+    min_pct: Percent
 
 
 class MaxPct(Check):
-    max_pct: float = Field(ge=0, le=100)
+    max_pct: Percent
 
 
 class MaxRate(Check):
-    max_per_s: float = Field(ge=0, description="Per interface, per second, over the window")
+    max_per_s: Rate = Field(description="Per interface, per second, over the window")
 
 
 Severity = Literal["critical", "major", "minor"]
@@ -72,14 +94,18 @@ class Checks(_Strict):
 
 class Drain(_Strict):
     method: str | None = Field(default=None, description="Diversion method; driver default")
-    max_residual_pps: float = Field(default=10.0, ge=0)
-    timeout_s: float = Field(default=60.0, gt=0)
-    poll_interval_s: float = Field(default=1.0, gt=0)
+    max_residual_pps: Rate = 10.0
+    timeout_s: Timeout = Field(
+        default=60.0, description="Counted from the step's first start, across a takeover"
+    )
+    poll_interval_s: PollInterval = 1.0
 
 
 class Undrain(_Strict):
-    timeout_s: float = Field(default=60.0, gt=0)
-    poll_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: Timeout = Field(
+        default=60.0, description="Counted from the step's first start, across a takeover"
+    )
+    poll_interval_s: PollInterval = 1.0
     revert_config: bool = Field(
         default=False,
         description=(
@@ -105,7 +131,10 @@ class AdvancedParameters(_Strict):
         default=True, description="Remove the diversion again when activation fails after it"
     )
     sample_interval_s: float = Field(
-        default=5.0, ge=0, description="Seconds between the two samples rates are taken from"
+        default=5.0,
+        ge=0,
+        le=MAX_SAMPLE_INTERVAL_S,
+        description="Seconds between the two samples rates are taken from",
     )
     checks: Checks = Checks()
     drain: Drain = Drain()

@@ -19,6 +19,9 @@ Rules every implementation follows, because the engine depends on them:
 * ``remove_maintenance`` undoes ``apply_maintenance`` exactly: the configuration after removal
   equals the configuration before the diversion, byte for byte, so the before/after snapshot
   diff shows nothing the operator did not do.
+* Any call may be cancelled at any await (the step's time limit, a cancel of the job, a
+  worker shutting down). A cancelled call stops its work on the device before it returns (a
+  local command is killed), so the undo or the re-run that follows never races it.
 * Timestamps are aware UTC datetimes read from the injected ``Clock``, never from the wall
   clock directly, so that tests and benchmarks can run on fake time.
 """

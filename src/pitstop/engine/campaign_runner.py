@@ -13,7 +13,9 @@ Submitting is two-phase because a job is queued in a transaction of its own: the
 written first (the device's new state without a job id), then the job is submitted, then its
 id recorded. A driver that died in between finds the job by device and time, or submits again.
 
-Commands run at least once: one cut off by a restart runs again (as a job step would).
+Commands run at least once: one cut off by a restart runs again (as a job step would). A
+driver that stops gracefully kills its commands and releases its campaigns' leases, so another
+driver carries on at once instead of waiting out the lease.
 """
 
 from __future__ import annotations
@@ -116,6 +118,25 @@ class CampaignDriver:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self._actions.clear()
+            await self._release_all()
+
+    async def _release_all(self) -> None:
+        """Give back every campaign this driver holds (it is stopping)."""
+        for campaign_id, epoch in list(self._owned.items()):
+            try:
+                async with self.store.unit() as u:
+                    await u.campaigns.fence(campaign_id, epoch=epoch, lease_ttl=self.ttl)
+                    await u.campaigns.release(campaign_id, epoch=epoch)
+                    await u.campaigns.add_event(
+                        campaign_id,
+                        level=Level.INFO,
+                        message=f"released by {self.name}: it is shutting down",
+                    )
+            except CampaignLeaseLost:
+                pass  # driven elsewhere already
+            except Exception:  # the database may be gone too: then the lease expires
+                log.exception("campaign driver %s: releasing %s failed", self.name, campaign_id)
+        self._owned.clear()
 
     async def step_all(self) -> None:
         """Claim campaigns that need a driver, then tick each one this driver holds."""

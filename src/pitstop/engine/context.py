@@ -57,11 +57,19 @@ class StepContext:
     sleep: Sleep
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     step: str | None = None
+    # When the running step first started, across takeovers (``storage.journal``).
+    step_started_at: datetime | None = None
     pending: list[PendingEvent] = field(default_factory=list)
 
     @property
     def job_id(self) -> uuid.UUID:
         return self.job.id
+
+    def step_start(self) -> datetime:
+        """Where a polling step's time limit counts from: the step's first start, which a
+        takeover keeps, so a drain never gets its ``timeout_s`` twice. Outside a step (an
+        undo polling for the restore), now."""
+        return self.step_started_at or self.clock()
 
     @property
     def actor(self) -> Actor:

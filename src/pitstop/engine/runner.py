@@ -4,6 +4,19 @@ At-least-once: a step that was running when its worker died runs again on the wo
 takes the job over, so every step is idempotent. Everything a worker writes is fenced by the
 lease epoch it claimed with (``StepContext.fenced``), so a worker that lost its lease cannot
 change anything.
+
+A running step is interrupted (its task cancelled at whatever it awaits, a driver call
+included) in three cases: its time limit passed; its job was cancelled, which the heartbeat
+notices (at once in this process through ``Store.job_cancel_requested``, within a beat, a
+third of the lease TTL, from another process), and then the workflow's undo runs as for a
+failure; or the worker shuts down (the task running the job is cancelled), and then nothing
+is undone: the lease is released with a log line, and the next worker resumes the job at
+that step. This is safe because every step is idempotent and every driver stops cleanly
+when cancelled (a local command is killed, nothing is left half-sent), and because the undo
+and the re-run read the device's state afresh rather than trusting what the step reached.
+The undo itself is not interrupted by a cancel. A step is always awaited to its end before
+its undo runs or its lease is released; one that does not stop within ``STOP_GRACE_S`` of a
+shutdown keeps its lease, which then expires as a dead worker's would.
 """
 
 from __future__ import annotations
@@ -32,6 +45,21 @@ from pitstop.storage.journal import JobEnd, StepEnd
 from pitstop.storage.store import Store
 
 log = logging.getLogger("pitstop.engine")
+
+STOP_GRACE_S = 10.0  # how long a shutdown waits for an interrupted step to stop
+
+
+class StepCancelled(Exception):
+    """The job was cancelled while this step ran; the step was interrupted."""
+
+
+@dataclass
+class _Run:
+    """One job this worker runs: what its heartbeat found, and the step running now."""
+
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    step: asyncio.Future[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,16 +181,41 @@ class Worker:
             clock=self.clock,
             sleep=self.sleep,
         )
-        lost = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(job_id, epoch, lost))
+        run = _Run()
+        beat = asyncio.create_task(self._heartbeat(job_id, epoch, run))
         try:
-            await self._steps(ctx, lost)
+            await self._steps(ctx, run)
+        except asyncio.CancelledError:
+            # This worker is shutting down: hand the job on, undoing nothing.
+            await _stopped(beat)
+            await self._release(ctx, run)
+            raise
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await _stopped(beat)
             with contextlib.suppress(Exception):
                 await driver.close()
+
+    async def _release(self, ctx: StepContext, run: _Run) -> None:
+        if run.lost.is_set():
+            return
+        if run.step is not None and not run.step.done():
+            log.warning(
+                "worker %s: step %s of job %s did not stop; its lease will expire instead",
+                self.name,
+                ctx.step,
+                ctx.job.id,
+            )
+            return
+        where = f"{ctx.step} was interrupted" if ctx.step else "between steps"
+        await ctx.warn(
+            f"worker {self.name} is shutting down ({where}); the job resumes on the next worker",
+            worker=self.name,
+        )
+        pending, ctx.pending = ctx.pending, []
+        try:
+            await self.store.leases.release(ctx.job.id, epoch=ctx.epoch, events=pending)
+        except Exception:  # the database may be gone too: then the lease expires
+            log.exception("worker %s: releasing the lease of job %s failed", self.name, ctx.job.id)
 
     async def _fail_unopened(self, job_id: uuid.UUID, epoch: int, exc: Exception) -> None:
         """No driver, no way to touch the device: fail the job. A device caught half-way
@@ -188,17 +241,26 @@ class Worker:
             await u.jobs.add_event(job_id, level=Level.ERROR, message=message, device=device.name)
             await u.jobs.finish(row, status=JobStatus.FAILED, result={}, error=message)
 
-    async def _heartbeat(self, job_id: uuid.UUID, epoch: int, lost: asyncio.Event) -> None:
-        # Real time on purpose: leases are about wall-clock liveness of this process.
+    async def _heartbeat(self, job_id: uuid.UUID, epoch: int, run: _Run) -> None:
+        # Real time on purpose: leases are about wall-clock liveness of this process. A cancel
+        # requested in this process wakes it at once; from another one, the next beat sees it.
         interval = max(self.config.lease_ttl_s / 3, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            ours = await self.store.leases.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
-            if not ours:
-                lost.set()
-                return
+        wake = self.store.job_cancel_requested.subscribe()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), interval)
+                wake.clear()
+                beat = await self.store.leases.heartbeat(job_id, epoch=epoch, lease_ttl=self.ttl)
+                if not beat.ours:
+                    run.lost.set()
+                    return
+                if beat.cancel_requested:
+                    run.cancel.set()
+        finally:
+            self.store.job_cancel_requested.unsubscribe(wake)
 
-    async def _steps(self, ctx: StepContext, lost: asyncio.Event) -> None:
+    async def _steps(self, ctx: StepContext, run: _Run) -> None:
         job = ctx.job
         defs = steps_for(job.type, job.mode)
         total = sum(s.expected_s for s in job.steps) or 1.0
@@ -237,13 +299,14 @@ class Worker:
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 ctx.outputs[step.name] = step.output
                 continue
-            if lost.is_set():
+            if run.lost.is_set():
                 raise LeaseLost("heartbeat found the lease taken over")
             pct = round(100 * done / total)
             row = await ctx.boundary(
                 ended=ended, progress=pct if ended else None, start=(idx, step.name)
             )
             ctx.step = step.name
+            ctx.step_started_at = row.step_started_at
             if row.cancel_requested:
                 await self._finish_undone(
                     ctx, at_step=step.name, cancelled=True, reason="cancelled"
@@ -251,10 +314,19 @@ class Worker:
                 return
             try:
                 output = await self._timed(
-                    ctx, step_def.run, step_def.expected_s, step_def.timeout_s
+                    ctx, run, step_def.run, step_def.expected_s, step_def.timeout_s
                 )
             except LeaseLost:
                 raise
+            except StepCancelled:
+                await ctx.warn(f"cancel requested: {step.name} was interrupted")
+                await ctx.boundary(
+                    ended=StepEnd(idx, StepStatus.CANCELLED, None, "cancelled while running")
+                )
+                await self._finish_undone(
+                    ctx, at_step=step.name, cancelled=True, reason="cancelled"
+                )
+                return
             except Exception as exc:
                 await self._step_failed(ctx, idx, exc)
                 return
@@ -267,28 +339,44 @@ class Worker:
         await ctx.boundary(ended=ended, finish=JobEnd(JobStatus.SUCCEEDED, result))
 
     async def _timed(
-        self, ctx: StepContext, run: Any, expected_s: float, timeout_s: float
+        self, ctx: StepContext, run: _Run, step: Any, expected_s: float, timeout_s: float
     ) -> dict[str, Any]:
-        task = asyncio.ensure_future(run(ctx))
+        """Run one step under its time limit, interrupted by a cancel of its job."""
+        task: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(step(ctx))
+        run.step = task
+        cancelled = asyncio.ensure_future(run.cancel.wait())
         warn_after = 2 * expected_s
+
+        async def wait(seconds: float) -> bool:
+            """True when the step ended; raises when its job was cancelled first."""
+            either: set[asyncio.Future[Any]] = {task, cancelled}
+            await asyncio.wait(either, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return True
+            if cancelled.done():
+                await _interrupted(task)
+                raise StepCancelled(f"{ctx.step} interrupted by a cancel")
+            return False
+
         try:
-            done, _ = await asyncio.wait({task}, timeout=warn_after)
+            done = await wait(warn_after)
             if not done:
                 await ctx.warn(
                     f"step {ctx.step} is taking longer than twice its expected {expected_s:g} s"
                 )
                 await ctx.flush()  # operators watching live see the warning now
-                done, _ = await asyncio.wait({task}, timeout=max(timeout_s - warn_after, 0))
+                done = await wait(max(timeout_s - warn_after, 0))
             if not done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await _interrupted(task)
                 raise StepFailed(f"step {ctx.step} timed out after {timeout_s:g} s")
             result: dict[str, Any] = task.result()
             return result
         finally:
+            cancelled.cancel()
             if not task.done():
+                # This worker is shutting down: the step stops before its lease is released.
                 task.cancel()
+                await asyncio.wait({task}, timeout=STOP_GRACE_S)
 
     async def _step_failed(self, ctx: StepContext, idx: int, exc: Exception) -> None:
         message = exc.detail if isinstance(exc, PitstopError) else f"{type(exc).__name__}: {exc}"
@@ -310,11 +398,27 @@ class Worker:
         self, ctx: StepContext, *, at_step: str, cancelled: bool, reason: str
     ) -> None:
         ctx.step = "rollback"
+        ctx.step_started_at = None
         undone = await compensate(ctx, at_step=at_step, cancelled=cancelled)
         await ctx.log(Level.WARNING if cancelled else Level.ERROR, undone)
         result = {**_result(ctx), "failed_step": at_step, "undo": undone}
         status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
         await ctx.boundary(finish=JobEnd(status, result, reason))
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def _interrupted(task: asyncio.Future[Any]) -> None:
+    """Cancel a step and wait for it to stop: its undo must not race it. (``wait``, not
+    ``await task``: a shutdown cancelling this worker meanwhile must not be swallowed.)"""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: the step's own error no longer matters
 
 
 def _result(ctx: StepContext) -> dict[str, Any]:

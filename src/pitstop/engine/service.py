@@ -2,7 +2,9 @@
 
 Queueing a job takes the device's lock in the same transaction, so two requests can never both
 start work on one device. A device in maintenance accepts only deactivation and health checks
-(``DEVICE_UNDER_MAINTENANCE``); a device with a job gives ``DEVICE_BUSY``.
+(``DEVICE_UNDER_MAINTENANCE``); a device with a job gives ``DEVICE_BUSY``. An
+``expected_end`` must be an aware time in the future: the watchdog compares it with the clock,
+and a naive time would mean something else on every machine.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pitstop.domain.errors import Conflict, DeviceBusy, DeviceUnderMaintenance, Forbidden
-from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobType, Mode
+from pitstop.domain.errors import (
+    Conflict,
+    DeviceBusy,
+    DeviceUnderMaintenance,
+    FieldError,
+    Forbidden,
+    ValidationFailed,
+)
+from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobStatus, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
 from pitstop.domain.policy import check_allowed, check_force
@@ -53,6 +62,7 @@ class JobService:
         if actor.role is Role.VIEWER:
             raise Forbidden("viewers may not start jobs")
         forced = check_force(role=actor.role, force=force, force_reason=force_reason)
+        self._check_expected_end(expected_end)
         if job_type is not JobType.ACTIVATE:
             mode = None
         elif mode is None:
@@ -140,6 +150,17 @@ class JobService:
         self._store.job_queued.fire()
         return job
 
+    def _check_expected_end(self, expected_end: datetime | None) -> None:
+        if expected_end is None:
+            return
+        problem = None
+        if expected_end.tzinfo is None or expected_end.utcoffset() is None:
+            problem = "needs a time zone (an offset such as Z or +02:00)"
+        elif expected_end <= self._store.clock():
+            problem = "must be in the future"
+        if problem is not None:
+            raise ValidationFailed(f"expected_end {problem}", [FieldError("expected_end", problem)])
+
     async def cancel(self, job_id: uuid.UUID, *, actor: Actor, via: Via) -> Job:
         return await self._control(job_id, actor=actor, via=via, action="cancel")
 
@@ -166,6 +187,8 @@ class JobService:
             )
         if action == "retry":
             self._store.job_queued.fire()
+        elif out.status is JobStatus.RUNNING:
+            self._store.job_cancel_requested.fire()
         return out
 
     @staticmethod

@@ -36,10 +36,11 @@ async def divert(ctx: StepContext) -> dict[str, Any]:
 
 async def verify_drain(ctx: StepContext) -> dict[str, Any]:
     """Measure until transit traffic is under ``drain.max_residual_pps`` (or the driver says
-    drained). Fails when ``drain.timeout_s`` passes first: a drain is never assumed."""
+    drained). Fails when ``drain.timeout_s`` passes first, counted from the step's first start:
+    a drain is never assumed, and a takeover does not give it the time again."""
     limit = ctx.params.drain.max_residual_pps
     timeout = ctx.params.drain.timeout_s
-    start = ctx.clock()
+    start = ctx.step_start()
     samples: list[dict[str, float]] = []
     while True:
         sample = await ctx.driver.traffic()
@@ -77,9 +78,10 @@ async def restore(ctx: StepContext) -> dict[str, Any]:
 
 async def verify_restored(ctx: StepContext) -> dict[str, Any]:
     """The driver's own check that the device carries traffic again or is eligible to (for
-    BGP: its paths are valid and not de-preferred; it need not be best again)."""
+    BGP: its paths are valid and not de-preferred; it need not be best again). Its
+    ``undrain.timeout_s`` counts from the step's first start (from now in an undo)."""
     timeout = ctx.params.undrain.timeout_s
-    start = ctx.clock()
+    start = ctx.step_start()
     while True:
         check = await ctx.driver.verify_restored()
         elapsed = (ctx.clock() - start).total_seconds()

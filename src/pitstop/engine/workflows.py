@@ -23,6 +23,7 @@ from typing import Any
 
 from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.parameters import MAX_TIMEOUT_S
 from pitstop.engine import checks, config_check, traffic
 from pitstop.engine.context import StepContext
 from pitstop.storage.jobs import Fenced
@@ -47,13 +48,17 @@ async def _mark(ctx: StepContext, status: DeviceStatus) -> dict[str, Any]:
     return {"status": device.status.value, "version": device.version}
 
 
+# The steps that poll stop themselves at their parameter's timeout (at most an hour); the
+# minute more is for the last sample, so their own message, not this limit, ends them.
+_POLLING_LIMIT_S = MAX_TIMEOUT_S + 60
+
 ACTIVATE: tuple[StepDef, ...] = (
     StepDef("validate", checks.validate_activation, 1, 30),
     StepDef("health", checks.health, 6, 120),
     StepDef("snapshot", partial(checks.snapshot, health_step="health"), 2, 120),
     StepDef("mark_draining", checks.mark_draining, 0.2, 30),
     StepDef("divert", traffic.divert, 2, 120),
-    StepDef("verify_drain", traffic.verify_drain, 10, 3600),
+    StepDef("verify_drain", traffic.verify_drain, 10, _POLLING_LIMIT_S),
     StepDef("mark_maintenance", partial(_mark, status=DeviceStatus.MAINTENANCE), 0.2, 30),
 )
 
@@ -69,7 +74,7 @@ DEACTIVATE: tuple[StepDef, ...] = (
     StepDef("config_check", config_check.check_config, 2, 600),
     StepDef("mark_undraining", partial(_mark, status=DeviceStatus.UNDRAINING), 0.2, 30),
     StepDef("restore", traffic.restore, 2, 120),
-    StepDef("verify_restored", traffic.verify_restored, 10, 3600),
+    StepDef("verify_restored", traffic.verify_restored, 10, _POLLING_LIMIT_S),
     StepDef("post_health", checks.health, 6, 120),
     StepDef("compare", traffic.compare, 1, 120),
     StepDef("mark_activated", partial(_mark, status=DeviceStatus.ACTIVATED), 0.2, 30),

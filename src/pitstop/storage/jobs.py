@@ -56,11 +56,13 @@ CLAIM_LOCK_KEY = 0x70697473  # "pits": serialises claims across replicas on Post
 
 @dataclass(frozen=True, slots=True)
 class Fenced:
-    """A job whose lease this transaction has checked and locked."""
+    """A job whose lease this transaction has checked and locked. ``step_started_at``: when
+    the step this boundary started first started (kept across a takeover)."""
 
     job_id: uuid.UUID
     device_id: uuid.UUID
     cancel_requested: bool
+    step_started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ with, so it both locks the row (no claim can move the epoch until the transactio
 refuses a zombie's write with ``LeaseLost``. A requested cancel stops the next step from
 starting; the runner then rolls back.
 
+A step that was running when its worker stopped keeps its first ``started_at`` when the next
+worker starts it again, and the boundary returns it: a step's time limit (a drain's
+``timeout_s``) counts from there, so a takeover does not start the clock over.
+
 Claims and heartbeats are in ``leases.py``; the repositories (``jobs.py``) keep the rest:
 enqueue, reads, cancel, retry.
 """
@@ -17,8 +21,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from pitstop.domain.jobs import JobStatus, JobType, Mode, StepStatus
@@ -46,10 +50,16 @@ UPDATE job_steps SET status = ?, finished_at = ?, error = ?, output = COALESCE(?
   started_at = COALESCE(started_at, ?)
 WHERE job_id = ? AND idx = ?
 """
+# A step still ``running`` was cut off by its worker: it keeps the time it first started.
+_FIRST_START = (
+    f"CASE WHEN {{s}}status = '{StepStatus.RUNNING.value}' AND {{s}}started_at IS NOT NULL"
+    " THEN {s}started_at ELSE ? END"
+)
 START_STEP = f"""
-UPDATE job_steps SET status = '{StepStatus.RUNNING.value}', started_at = ?, finished_at = NULL,
-  runs = runs + 1, error = NULL
+UPDATE job_steps SET status = '{StepStatus.RUNNING.value}',
+  started_at = {_FIRST_START.format(s="")}, finished_at = NULL, runs = runs + 1, error = NULL
 WHERE job_id = ? AND idx = ?
+RETURNING started_at
 """
 END_JOB = """
 UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, current_step = NULL,
@@ -87,6 +97,14 @@ class JobEnd:
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(dict(value))
+
+
+def _when(value: Any) -> datetime | None:
+    """A timestamp as the driver returns it (SQLite: text), aware and in UTC."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def fence(
@@ -174,8 +192,10 @@ def _one_statement(
     if start is not None and finish is None:
         parts.append(
             f"ss AS (UPDATE job_steps s SET status = '{StepStatus.RUNNING.value}',"
-            " started_at = ?::timestamptz, finished_at = NULL, runs = s.runs + 1, error = NULL"
-            " FROM f WHERE s.job_id = f.id AND s.idx = ? AND NOT f.cancel_requested)"
+            f" started_at = {_FIRST_START.format(s='s.').replace('?', '?::timestamptz')},"
+            " finished_at = NULL, runs = s.runs + 1, error = NULL"
+            " FROM f WHERE s.job_id = f.id AND s.idx = ? AND NOT f.cancel_requested"
+            " RETURNING s.started_at)"
         )
         args += [now, start[0]]
     if finish is not None:
@@ -183,7 +203,9 @@ def _one_statement(
             "rl AS (DELETE FROM device_locks l USING f"
             " WHERE l.device_id = f.device_id AND l.job_id = f.id)"
         )
-    return "WITH " + ", ".join(parts) + " SELECT device_id, cancel_requested FROM f", args
+    started = "(SELECT started_at FROM ss)" if start is not None and finish is None else "NULL"
+    select = f" SELECT device_id, cancel_requested, {started} FROM f"
+    return "WITH " + ", ".join(parts) + select, args
 
 
 class Journal:
@@ -213,7 +235,10 @@ class Journal:
             if found is None:
                 raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
             return Fenced(
-                job_id=job_id, device_id=uuid.UUID(str(found[0])), cancel_requested=bool(found[1])
+                job_id=job_id,
+                device_id=uuid.UUID(str(found[0])),
+                cancel_requested=bool(found[1]),
+                step_started_at=_when(found[2]),
             )
 
         def body() -> Generator[Query, Any, Fenced]:
@@ -228,7 +253,8 @@ class Journal:
                     (ended.status.value, now, ended.error, output, now, job_id, ended.idx),
                 )
             if start is not None and not row.cancel_requested:
-                yield Query(START_STEP, (now, job_id, start[0]))
+                started = yield Query(START_STEP, (now, job_id, start[0]), fetch=True)
+                row = replace(row, step_started_at=_when(started[0]) if started else None)
             if finish is not None:
                 result = _json(finish.result)
                 yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))

@@ -7,13 +7,19 @@ by the epoch (``journal.fence``). On PostgreSQL the candidates are read ``FOR UP
 LOCKED``, so workers do not queue behind each other, under a transaction-scoped advisory lock
 so that concurrency limits are counted exactly. On SQLite the single writer already
 serialises claims.
+
+A worker that shuts down gracefully *releases* its leases (``release``): owner and expiry are
+cleared while the job stays running, so another worker claims it at once instead of waiting
+out the TTL, and resumes it at the step that was interrupted. The heartbeat also brings back
+whether a cancel was requested, so a worker in another process learns of it within a beat.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -26,7 +32,8 @@ from pitstop.domain.jobs import Job, JobStatus
 from pitstop.storage.clock import Clock
 from pitstop.storage.connector import Connector, Query
 from pitstop.storage.device_rows import device_from_row
-from pitstop.storage.jobs import CLAIM_LOCK_KEY, job_from_row
+from pitstop.storage.jobs import CLAIM_LOCK_KEY, LeaseLost, PendingEvent, job_from_row
+from pitstop.storage.journal import add_events, fence
 from pitstop.storage.tables import DeviceRow, FabricRow, JobRow, JobStepRow
 
 _RUNNING = JobStatus.RUNNING.value
@@ -38,15 +45,20 @@ SELECT fabric_id, count(*) FROM jobs
 WHERE status = '{_RUNNING}' AND lease_expires_at >= ?
 GROUP BY fabric_id
 """
+# A running job is claimable when its lease expired or was released (no expiry).
+_CLAIMABLE = (
+    f"status = '{_QUEUED}' OR (status = '{_RUNNING}'"
+    " AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
+)
 CLAIMABLE = f"""
 SELECT id, fabric_id, lease_epoch FROM jobs
-WHERE status = '{_QUEUED}' OR (status = '{_RUNNING}' AND lease_expires_at < ?)
+WHERE {_CLAIMABLE}
 ORDER BY created_at, id
 LIMIT ?
 """
 ANY_CLAIMABLE = f"""
 SELECT 1 FROM jobs
-WHERE status = '{_QUEUED}' OR (status = '{_RUNNING}' AND lease_expires_at < ?)
+WHERE {_CLAIMABLE}
 LIMIT 1
 """
 TAKE = f"""
@@ -57,7 +69,21 @@ WHERE id = ?
 HEARTBEAT = f"""
 UPDATE jobs SET lease_expires_at = ?
 WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
+RETURNING cancel_requested
 """
+RELEASE = f"""
+UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ? AND lease_epoch = ? AND status = '{_RUNNING}'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """A heartbeat's answer: whether the lease is still ours, and whether a cancel of the
+    job was requested."""
+
+    ours: bool
+    cancel_requested: bool = False
 
 
 def _columns(table: Any) -> list[Any]:
@@ -154,15 +180,32 @@ class Leases:
 
         return await self._c.transaction(body)
 
-    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> bool:
-        """Extend the lease; False when it is no longer ours."""
+    async def heartbeat(self, job_id: uuid.UUID, *, epoch: int, lease_ttl: timedelta) -> Beat:
+        """Extend the lease; ``ours`` is False when it is no longer ours."""
         expires = self._clock() + lease_ttl
 
-        def body() -> Generator[Query, Any, bool]:
-            changed = yield Query(HEARTBEAT, (expires, job_id, epoch))
-            return bool(changed == 1)
+        def body() -> Generator[Query, Any, Beat]:
+            row = yield Query(HEARTBEAT, (expires, job_id, epoch), fetch=True)
+            return Beat(False) if row is None else Beat(True, bool(row[0]))
 
         return await self._c.transaction(body)
+
+    async def release(
+        self, job_id: uuid.UUID, *, epoch: int, events: Sequence[PendingEvent] = ()
+    ) -> bool:
+        """Give the lease up (a graceful shutdown), with the buffered log lines; the job stays
+        running and the next claim takes it. False when the lease was no longer ours."""
+
+        def body() -> Generator[Query, Any, bool]:
+            yield from fence(job_id, epoch)
+            yield from add_events(job_id, events)
+            changed = yield Query(RELEASE, (job_id, epoch))
+            return bool(changed == 1)
+
+        try:
+            return await self._c.transaction(body)
+        except LeaseLost:
+            return False
 
     async def start(self, job_id: uuid.UUID) -> tuple[Job, Device, Mapping[str, Any]]:
         """The claimed job with its steps, its device, and the fabric's default parameters,

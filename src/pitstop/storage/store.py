@@ -49,6 +49,7 @@ class Store:
         # Announced after the commit, to wake this process's workers and campaign drivers.
         self.job_queued = Signal()
         self.job_ended = Signal()
+        self.job_cancel_requested = Signal()  # running jobs' workers look at once
         self.campaign_changed = Signal()  # started, paused, resumed, aborted, approved...
 
     @property

@@ -110,7 +110,7 @@ async def get_job(
 
 @router.post("/jobs/{job}/cancel")
 async def cancel_job(job: str, store: StoreDep, actor: Operator, via: ViaDep) -> JobOut:
-    """Cancel between steps; a diversion already applied is rolled back."""
+    """Cancel: the running step is interrupted and a diversion already applied is rolled back."""
     return JobOut.of(await JobService(store).cancel(_job_id(job), actor=actor, via=via))
 
 
