@@ -1,5 +1,6 @@
-/* pitstop web UI: confirmation dialogs, the wizard's Next/override, and log autoscroll.
-   Everything else is plain HTML forms and htmx. */
+/* pitstop web UI: confirmation dialogs, the wizard's Next/override, Back links and log
+   autoscroll. Everything else is plain HTML forms and htmx; the Content-Security-Policy
+   allows no inline script, so behaviour lives here. */
 (function () {
   "use strict";
 
@@ -37,6 +38,10 @@
     if (opener && !opener.disabled) {
       var dlg = document.getElementById(opener.dataset.dialog);
       if (dlg) { dlg.showModal(); }
+    }
+    if (t.closest("[data-back]")) {
+      ev.preventDefault();
+      history.back();
     }
     if (t.closest("[data-close]")) {
       var d = t.closest("dialog");
