@@ -70,6 +70,19 @@
       log.scrollTop = log.scrollHeight;
     }
   });
+  // A live stream that breaks may mean the session ended (its token revoked or expired): if
+  // the page itself now sends the reader to the sign-in form, go there.
+  var checking = false;
+  document.addEventListener("htmx:sseError", function () {
+    if (checking) return;
+    checking = true;
+    fetch(location.href, { redirect: "manual", credentials: "same-origin" })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || r.status === 401) location.reload();
+      })
+      .catch(function () {})
+      .then(function () { checking = false; });
+  });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-autoscroll]").forEach(function (log) {
       log.scrollTop = log.scrollHeight;
