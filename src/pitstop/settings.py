@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     campaign_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the campaign driver moves campaigns forward"
     )
+    auth_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Failed authentications a client address may make in a minute (then 429)",
+    )
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="The URL users reach pitstop at; https:// marks the session cookie Secure",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed",
+    )
     web_session_secret: str = Field(
         default="",
         description="Mixed into the key that signs web sessions; the same on every replica",

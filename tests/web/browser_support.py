@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
@@ -43,3 +43,16 @@ class Screens:
 
 
 SignIn = Callable[[str], Page]
+
+
+def watch_policy(context: BrowserContext, refused: list[str]) -> None:
+    """Collect what the Content-Security-Policy refused (Chromium logs each refusal to the
+    console as ``Refused to ...``) and every script error: a page that only works without
+    its CSP would otherwise look fine in the test and broken in production."""
+
+    def console(msg: ConsoleMessage) -> None:
+        if "Refused to" in msg.text or "Content Security Policy" in msg.text:
+            refused.append(msg.text)
+
+    context.on("console", console)
+    context.on("weberror", lambda err: refused.append(f"script error: {err.error}"))

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 
-from browser_support import Demo, Screens, SignIn
+from browser_support import Demo, Screens, SignIn, watch_policy
 from cli_server import ServerProcess, child_env, new_token, sqlite_url
 
 # Playwright is a dev dependency: a missing one is an error, never a silent skip.
@@ -79,11 +79,14 @@ def screens(request: pytest.FixtureRequest) -> Screens:
 @pytest.fixture
 def sign_in(browser: Browser, demo: Demo) -> Iterator[SignIn]:
     """``sign_in(role)``: a fresh browser context signed in with a token of that role, and
-    its page. The contexts close when the test ends, so no live stream outlasts it."""
+    its page. The contexts close when the test ends, so no live stream outlasts it; the test
+    fails if the Content-Security-Policy refused anything on any of its pages."""
     contexts = []
+    refused: list[str] = []
 
     def open_page(role: str) -> Page:
         context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)
+        watch_policy(context, refused)
         contexts.append(context)
         context.set_default_timeout(20_000)
         page = context.new_page()
@@ -96,3 +99,4 @@ def sign_in(browser: Browser, demo: Demo) -> Iterator[SignIn]:
     yield open_page
     for context in contexts:
         context.close()
+    assert refused == [], "refused by the Content-Security-Policy, or a script error"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from browser_support import Demo, Screens, SignIn
+from browser_support import Demo, Screens, SignIn, watch_policy
 from playwright.sync_api import Browser, expect
 
 DEVICE = "spine2"
@@ -108,6 +108,8 @@ def test_session_cookie_is_httponly_strict_and_ends_with_its_token(
 
 def test_sign_in_and_navigate_with_the_keyboard(browser: Browser, demo: Demo) -> None:
     context = browser.new_context(base_url=demo.url, viewport={"width": 1280, "height": 800})
+    refused: list[str] = []
+    watch_policy(context, refused)
     page = context.new_page()
     page.goto("/ui/login")
     # The token field has the focus; Enter submits.
@@ -137,6 +139,7 @@ def test_sign_in_and_navigate_with_the_keyboard(browser: Browser, demo: Demo) ->
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text("stor07")
     context.close()
+    assert refused == []
 
 
 def test_admin_may_override_a_failed_test_run_operator_may_not(

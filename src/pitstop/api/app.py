@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pitstop import __version__
-from pitstop.api import openapi, problems
+from pitstop.api import docs, openapi, problems
+from pitstop.api.headers import SecurityHeaders
 from pitstop.api.routers import (
     actions,
     audit,
@@ -26,6 +27,7 @@ from pitstop.api.routers import (
     tokens,
 )
 from pitstop.api.startup import ensure_admin_token, seed_demo
+from pitstop.domain.throttle import FailureThrottle
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
 from pitstop.engine.epochs import EpochTicker
@@ -137,9 +139,16 @@ def create_app(
         version=__version__,
         summary="Take infrastructure devices out of service safely, and bring them back.",
         lifespan=lifespan,
+        # Served from the package instead (docs.py): FastAPI's pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
+    # Per app, shared by the API's Bearer check and the web sign-in.
+    app.state.auth_throttle = FailureThrottle(limit=settings.auth_failures_per_minute)
     problems.install(app)
     openapi.install(app)
+    docs.install(app)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(openapi.documented(module.router))
     # Fleet: policy, budgets and the fleet map.

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pitstop.domain.errors import PitstopError
+from pitstop.domain.errors import PitstopError, RateLimited
 
 log = logging.getLogger("pitstop.api")
 
@@ -60,6 +60,7 @@ def problem(
     detail: str,
     instance: str,
     extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
     **more: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -72,8 +73,10 @@ def problem(
     }
     # An error's own details never overwrite the members RFC 9457 defines.
     body.update({k: v for k, v in {**(extra or {}), **more}.items() if k not in body})
-    headers = {"WWW-Authenticate": 'Bearer realm="pitstop"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    sent = dict(headers or {})
+    if status == 401:
+        sent["WWW-Authenticate"] = 'Bearer realm="pitstop"'
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=sent or None)
 
 
 def clean_message(msg: str) -> str:
@@ -99,6 +102,9 @@ def install(app: FastAPI) -> None:
             detail=exc.detail,
             instance=request.url.path,
             extra=exc.extra,
+            headers=(
+                {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+            ),
         )
 
     @app.exception_handler(RequestValidationError)

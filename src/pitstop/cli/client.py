@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,12 @@ class Client:
                 data: list[str] = []
                 for line in resp.iter_lines():
                     if not line:
+                        if data and event == "error":
+                            # The server ended the stream: the token was revoked or expired.
+                            problem = json.loads("\n".join(data))
+                            raise ApiError(
+                                problem.get("code", "ERROR"), problem.get("detail", ""), problem
+                            )
                         if data:
                             yield event, "\n".join(data), event_id
                         event, data, event_id = "message", [], None

@@ -46,9 +46,30 @@ def _run(settings: Settings, *, demo: bool) -> None:
     # The web UI sits beside the API (neither imports the other); the server runs both.
     from pitstop.web.site import mount
 
-    mount(app, session_secret=settings.web_session_secret)
+    mount(
+        app,
+        session_secret=settings.web_session_secret,
+        public_url=settings.public_url,
+        failures_per_minute=settings.auth_failures_per_minute,
+    )
     announce(f"Web UI: {url}/ui/")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    believe, trusted = proxy(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=believe,
+        forwarded_allow_ips=trusted,
+    )
+
+
+def proxy(settings: Settings) -> tuple[bool, str | None]:
+    """uvicorn's options for a reverse proxy: X-Forwarded-For and X-Forwarded-Proto are
+    believed only from ``PITSTOP_TRUSTED_PROXIES`` (nobody by default, so no client can claim
+    another address to dodge the sign-in limit, or claim HTTPS)."""
+    trusted = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    return (True, trusted) if trusted else (False, None)
 
 
 def serve(host: HostOpt = None, port: PortOpt = None) -> None:

@@ -76,6 +76,19 @@ class Forbidden(PitstopError):
     title = "Forbidden"
 
 
+class RateLimited(PitstopError):
+    """Too many failed authentications from one client address; ``retry_after_s`` says
+    when it may try again (also the ``Retry-After`` header)."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+    title = "Too many failed attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 60) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
 class TransitionNotAllowed(PitstopError):
     code = "TRANSITION_NOT_ALLOWED"
     http_status = 409
@@ -177,6 +190,7 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
         ValidationFailed,
         Unauthenticated,
         Forbidden,
+        RateLimited,
         TransitionNotAllowed,
         Conflict,
         AmbiguousReference,

@@ -10,6 +10,7 @@ carry on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -36,7 +37,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10)
     if is_sqlite(url):
         path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         memory = not path or path == ":memory:"
         # A file database keeps a small pool: opening a connection (and its PRAGMAs) costs
         # more than most transactions here. An in-memory one must not be shared.
@@ -55,6 +56,22 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10)
         _sqlite_transactions(engine, busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file (and the directory pitstop makes for it) readable by its owner
+    only, before SQLite opens it: it holds the token hashes and the audit log. SQLite gives
+    its ``-wal`` and ``-shm`` files the mode of the database file. An existing file is left as
+    its owner set it."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    # The mode given to os.open passes through the umask, which can only take bits away.
+    os.fchmod(fd, 0o600)
+    os.close(fd)
 
 
 def _sqlite_transactions(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -24,6 +24,7 @@ from starlette.datastructures import ImmutableMultiDict
 from pitstop import __version__
 from pitstop.domain.errors import Forbidden, PitstopError, Unauthenticated
 from pitstop.domain.roles import Actor, Role
+from pitstop.domain.throttle import FailureThrottle
 from pitstop.storage.store import Store
 from pitstop.web import filters, sessions
 
@@ -79,6 +80,23 @@ def templates() -> Environment:
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies are Secure when the request came over HTTPS (as uvicorn sees it, which
+    believes ``X-Forwarded-Proto`` only from ``PITSTOP_TRUSTED_PROXIES``) or when the public
+    URL users reach pitstop at is https."""
+    public: str = getattr(request.app.state, "web_public_url", "")
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def auth_throttle(request: Request) -> FailureThrottle:
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    return throttle
 
 
 def secret_of(request: Request) -> str:

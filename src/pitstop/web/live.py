@@ -4,7 +4,10 @@ Each event carries an HTML fragment that htmx's SSE extension swaps into the ele
 for that event name (``sse-swap``), so a page updates in place without reloading. A stream
 polls storage (the engine writes job state and log lines there from any worker, in any
 replica), sends only what changed, and ends with ``end`` when there is nothing more to wait
-for, which the page uses to close its connection (``sse-close``).
+for, which the page uses to close its connection (``sse-close``). A stream also ends, without
+``end``, within a few seconds of its session ending (the token revoked or expired:
+``StreamGuard``); the browser's reconnection then meets the sign-in page's 401 and stops, and
+``pitstop.js`` takes the page to the sign-in form.
 
 A page can pass the digests of the fragments it was rendered with (``seen``); the stream's
 first poll then sends only the fragments that differ from those, so nothing changed between
@@ -22,6 +25,10 @@ import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from pitstop.domain.errors import Unauthenticated
+from pitstop.engine.stream_guard import StreamGuard
+from pitstop.web.context import LoginRequired, viewer
+
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
 
@@ -36,9 +43,28 @@ def event(name: str, html: str, event_id: int | None = None) -> str:
     return f"{head}event: {name}\n{data}\n"
 
 
-async def _run(request: Request, poll: Poll, poll_s: float) -> AsyncIterator[str]:
+def session_guard(request: Request) -> StreamGuard:
+    """Checks the request's session cookie again, as every page request does."""
+
+    async def check() -> None:
+        try:
+            await viewer(request, check_csrf=False)
+        except LoginRequired as exc:
+            raise Unauthenticated(exc.why) from None
+
+    return StreamGuard(check)
+
+
+async def _run(
+    request: Request, poll: Poll, poll_s: float, guard: StreamGuard | None = None
+) -> AsyncIterator[str]:
     idle = 0.0
     while True:
+        if guard is not None:
+            with anyio.CancelScope(shield=True):  # a read in a transaction, as for a poll
+                allowed = await guard.allows()
+            if not allowed:
+                return
         # A reader that goes away cancels the stream; a poll cancelled halfway through its
         # transaction would leave the connection (and on SQLite the write lock) held by
         # nobody, and every writer would wait for it. A poll is short: it runs to its end.
@@ -60,7 +86,7 @@ async def _run(request: Request, poll: Poll, poll_s: float) -> AsyncIterator[str
 
 def stream(request: Request, poll: Poll, *, poll_s: float = POLL_S) -> StreamingResponse:
     return StreamingResponse(
-        _run(request, poll, poll_s),
+        _run(request, poll, poll_s, session_guard(request)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -10,7 +10,9 @@ server secret), so:
 - any replica can check any cookie (no per-process secret), and a restart logs nobody out.
 
 The CSRF token is a second HMAC over the same session, sent in every form and in the htmx
-``X-CSRF-Token`` header; an attacker's page can neither read the cookie nor compute it.
+``X-CSRF-Token`` header; an attacker's page can neither read the cookie nor compute it. The
+sign-in form, which comes before any session, carries an HMAC of a random value kept in a
+short-lived sign-in cookie instead (double submit), on top of the ``Origin`` check.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 COOKIE = "pitstop_session"
 LIFETIME = timedelta(hours=8)
+# Before there is a session, the sign-in form is bound to a random value in this cookie.
+LOGIN_COOKIE = "pitstop_login"
+LOGIN_LIFETIME = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,23 @@ def verify(claim: Claim, *, token_hash: str, secret: str = "") -> bool:
 
 def csrf_token(claim: Claim, *, token_hash: str, secret: str = "") -> str:
     return _mac(_key(token_hash, secret), "csrf", claim.payload)
+
+
+def login_nonce() -> str:
+    """The value of a new sign-in cookie."""
+    return secrets.token_urlsafe(24)
+
+
+def login_csrf(nonce: str, *, secret: str = "") -> str:
+    """The sign-in form's CSRF token: an HMAC of the sign-in cookie, which another site can
+    neither read nor set (HttpOnly, SameSite=Strict)."""
+    return _mac(hashlib.sha256(f"pitstop-login|{secret}".encode()).digest(), "login", nonce)
+
+
+def login_csrf_ok(nonce: str | None, sent: str | None, *, secret: str = "") -> bool:
+    if not nonce or not sent:
+        return False
+    return hmac.compare_digest(login_csrf(nonce, secret=secret), sent)
 
 
 def csrf_ok(claim: Claim, sent: str | None, *, token_hash: str, secret: str = "") -> bool:

@@ -8,27 +8,36 @@ operators' networks are often air-gapped. The web uses the same store and driver
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from importlib.resources import files
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pitstop.domain.errors import Unauthenticated
+from pitstop.domain.throttle import FailureThrottle
 from pitstop.web import audit, campaigns, fleet, jobs, sessions, wizard
 from pitstop.web.context import (
     PREFIX,
     LoginRequired,
     WebRoute,
+    auth_throttle,
+    client_address,
     read_form,
     redirect,
     render,
     secret_of,
+    secure_cookies,
     store_of,
     templates,
     viewer,
 )
+
+log = logging.getLogger("pitstop.web.auth")
 
 router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
 
@@ -44,7 +53,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _same_origin(request: Request) -> bool:
-    """The sign-in form has no session to bind a CSRF token to, so it checks the Origin."""
+    """A sign-in POST from a browser on another site carries that site's Origin."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
@@ -52,16 +61,40 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == host
 
 
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> HTMLResponse:
-    return render(
+def _login_form(
+    request: Request, *, target: str, why: str = "", error: str = "", status_code: int = 200
+) -> Response:
+    """The sign-in form, bound to a fresh sign-in cookie (its CSRF token is derived from it)."""
+    nonce = sessions.login_nonce()
+    response = render(
         request,
         "login.html",
         {
-            "next": _safe_next(request.query_params.get("next")),
-            "why": request.query_params.get("why", ""),
-            "error": "",
+            "next": target,
+            "why": why,
+            "error": error,
+            "csrf": sessions.login_csrf(nonce, secret=secret_of(request)),
         },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        sessions.LOGIN_COOKIE,
+        nonce,
+        max_age=int(sessions.LOGIN_LIFETIME.total_seconds()),
+        path=f"{PREFIX}/login",
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
+    return response
+
+
+@router.get("/login", response_model=None)
+async def login_page(request: Request) -> Response:
+    return _login_form(
+        request,
+        target=_safe_next(request.query_params.get("next")),
+        why=request.query_params.get("why", ""),
     )
 
 
@@ -70,25 +103,35 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     target = _safe_next(str(form.get("next") or ""))
     token = str(form.get("token") or "").strip()
-    if not _same_origin(request):
-        return render(
+    address = client_address(request)
+    csrf_ok = sessions.login_csrf_ok(
+        request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf"), secret=secret_of(request)
+    )
+    if not _same_origin(request) or not csrf_ok:
+        log.warning("web sign-in refused from %s: cross-site or without its CSRF token", address)
+        error = "sign-in from another site, or from an outdated form, refused; try again"
+        return _login_form(request, target=target, error=error, status_code=403)
+    throttle = auth_throttle(request)
+    wait = throttle.retry_after(address, time.monotonic())
+    if wait is not None:
+        seconds = math.ceil(wait)
+        refused = _login_form(
             request,
-            "login.html",
-            {"next": target, "why": "", "error": "sign-in from another site refused"},
-            status_code=403,
+            target=target,
+            error=f"too many failed sign-ins from {address}; try again in {seconds} s",
+            status_code=429,
         )
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
     store = store_of(request)
     try:
         async with store.unit() as u:
             token_id, _ = await u.tokens.identify(token)
             _, token_hash = await u.tokens.session(token_id)
     except Unauthenticated as exc:
-        return render(
-            request,
-            "login.html",
-            {"next": target, "why": "", "error": exc.detail},
-            status_code=401,
-        )
+        throttle.failed(address, time.monotonic())
+        log.warning("web sign-in failed from %s: %s", address, exc.detail)
+        return _login_form(request, target=target, error=exc.detail, status_code=401)
     cookie = sessions.issue(
         token_id=token_id, token_hash=token_hash, now=store.clock(), secret=secret_of(request)
     )
@@ -100,8 +143,9 @@ async def login(request: Request) -> Response:
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
+    response.delete_cookie(sessions.LOGIN_COOKIE, path=f"{PREFIX}/login")
     return response
 
 
@@ -109,14 +153,33 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     await viewer(request)  # the CSRF check: another site cannot sign anyone out
     response = redirect(f"{PREFIX}/login?why=signed+out")
-    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        sessions.COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
     return response
 
 
-def mount(app: FastAPI, *, session_secret: str = "") -> None:
-    """Add the web UI to ``app`` (which provides ``app.state.store`` once started)."""
+def mount(
+    app: FastAPI,
+    *,
+    session_secret: str = "",
+    public_url: str = "",
+    failures_per_minute: int = 10,
+) -> None:
+    """Add the web UI to ``app`` (which provides ``app.state.store`` once started).
+
+    ``public_url`` is where users reach pitstop: an ``https://`` one marks the cookies Secure
+    even when a TLS-terminating proxy talks plain HTTP to pitstop. Failed sign-ins count in
+    the app's ``auth_throttle`` (the API's, when the app has one)."""
     app.state.web_templates = templates()
     app.state.web_session_secret = session_secret
+    app.state.web_public_url = public_url
+    if getattr(app.state, "auth_throttle", None) is None:
+        app.state.auth_throttle = FailureThrottle(limit=failures_per_minute)
     app.mount(
         f"{PREFIX}/static",
         StaticFiles(directory=str(files("pitstop.web").joinpath("static"))),

@@ -11,13 +11,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
+from pitstop.api.deps import (
+    ActorDep,
+    Operator,
+    StoreDep,
+    StreamGuardDep,
+    ViaDep,
+    refused_event,
+)
 from pitstop.api.job_schemas import EventOut, JobIn, JobOut
 from pitstop.api.schemas import Page
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.jobs import JobStatus, JobType
 from pitstop.domain.parameters import AdvancedParameters, json_schema
 from pitstop.engine.service import JobService
+from pitstop.engine.stream_guard import StreamGuard
 from pitstop.storage.refs import as_uuid
 from pitstop.storage.store import Store
 
@@ -125,14 +133,15 @@ async def job_events(
     job: str,
     request: Request,
     store: StoreDep,
-    _: ActorDep,
+    guard: StreamGuardDep,
     after: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
     follow: Annotated[bool, Query(description="Stream until the job ends (SSE)")] = True,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse | list[EventOut]:
-    """Server-sent events: ``log`` for each line, ``job`` when status or progress change, and
-    ``end`` when the job has finished. Resumable with ``Last-Event-ID``. With
-    ``follow=false``, a JSON list of the events so far."""
+    """Server-sent events: ``log`` for each line, ``job`` when status or progress change,
+    ``end`` when the job has finished, and ``error`` (then the stream ends) when the token is
+    revoked or expires meanwhile. Resumable with ``Last-Event-ID``. With ``follow=false``, a
+    JSON list of the events so far."""
     job_id = _job_id(job)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
@@ -141,18 +150,21 @@ async def job_events(
         if not follow:
             return [EventOut.of(e) for e in await u.jobs.events(job_id, after=after)]
     return StreamingResponse(
-        _stream(store, job_id, after, request),
+        _stream(store, job_id, after, request, guard),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _stream(
-    store: Store, job_id: uuid.UUID, after: int, request: Request
+    store: Store, job_id: uuid.UUID, after: int, request: Request, guard: StreamGuard
 ) -> AsyncIterator[str]:
     last_state: tuple[str, int, str | None] | None = None
     idle = 0.0
     while True:
+        if not await guard.allows():
+            yield refused_event(guard)
+            return
         async with store.unit() as u:
             events = await u.jobs.events(job_id, after=after)
             job = await u.jobs.get(job_id)

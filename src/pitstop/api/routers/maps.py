@@ -18,10 +18,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
+from pitstop.api.deps import ActorDep, Operator, StoreDep, StreamGuardDep, ViaDep, refused_event
 from pitstop.api.schemas import EventStream
 from pitstop.domain.errors import NotFound
 from pitstop.domain.fleetmap import FleetMap
+from pitstop.engine.stream_guard import StreamGuard
 from pitstop.storage.store import Store
 
 router = APIRouter(prefix="/api/v1/fabrics", tags=["fleet map"])
@@ -102,25 +103,29 @@ async def watch_map(
     fabric: str,
     request: Request,
     store: StoreDep,
-    _: ActorDep,
+    guard: StreamGuardDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventStream:
-    """Server-sent events: ``map`` with each new epoch (id = epoch). Resumable."""
+    """Server-sent events: ``map`` with each new epoch (id = epoch). Resumable. Ends with
+    ``error`` when the token is revoked or expires meanwhile."""
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)  # 404 before any stream starts
     seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     return EventStream(
-        _stream(store, f.id, seen, request),
+        _stream(store, f.id, seen, request, guard),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _stream(
-    store: Store, fabric_id: uuid.UUID, seen: int, request: Request
+    store: Store, fabric_id: uuid.UUID, seen: int, request: Request, guard: StreamGuard
 ) -> AsyncIterator[str]:
     idle = 0.0
     yield ": watching\n\n"  # headers out at once, so clients know they are connected
     while True:
+        if not await guard.allows():
+            yield refused_event(guard)
+            return
         async with store.unit() as u:
             latest = await u.epochs.latest(fabric_id)
         if latest is not None and latest.epoch > seen:

@@ -1,5 +1,6 @@
-/* pitstop web UI: confirmation dialogs, the wizard's Next/override, and log autoscroll.
-   Everything else is plain HTML forms and htmx. */
+/* pitstop web UI: confirmation dialogs, the wizard's Next/override, Back links and log
+   autoscroll. Everything else is plain HTML forms and htmx; the Content-Security-Policy
+   allows no inline script, so behaviour lives here. */
 (function () {
   "use strict";
 
@@ -38,6 +39,10 @@
       var dlg = document.getElementById(opener.dataset.dialog);
       if (dlg) { dlg.showModal(); }
     }
+    if (t.closest("[data-back]")) {
+      ev.preventDefault();
+      history.back();
+    }
     if (t.closest("[data-close]")) {
       var d = t.closest("dialog");
       if (d) d.close();
@@ -64,6 +69,19 @@
     if (log && log.dataset && log.dataset.autoscroll !== undefined && log.dataset.stick) {
       log.scrollTop = log.scrollHeight;
     }
+  });
+  // A live stream that breaks may mean the session ended (its token revoked or expired): if
+  // the page itself now sends the reader to the sign-in form, go there.
+  var checking = false;
+  document.addEventListener("htmx:sseError", function () {
+    if (checking) return;
+    checking = true;
+    fetch(location.href, { redirect: "manual", credentials: "same-origin" })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || r.status === 401) location.reload();
+      })
+      .catch(function () {})
+      .then(function () { checking = false; });
   });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-autoscroll]").forEach(function (log) {
