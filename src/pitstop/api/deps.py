@@ -83,12 +83,12 @@ async def get_actor(
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-async def get_stream_guard(
-    store: StoreDep, _: ActorDep, authorization: Annotated[str, Header()]
-) -> StreamGuard:
+async def get_stream_guard(store: StoreDep, _: ActorDep, request: Request) -> StreamGuard:
     """For a stream: looks the caller's token up again every few seconds, so revoking it (or
     its expiry) ends the stream."""
-    token = _bearer(authorization)
+    # Read from the request, not declared again as a parameter: get_actor already declares
+    # the header, and a second, required declaration would document it twice.
+    token = _bearer(request.headers.get("authorization", ""))
 
     async def check() -> None:
         async with store.unit() as u:
