@@ -137,8 +137,10 @@ class Api:
 
 
 @asynccontextmanager
-async def open_api(store: Store, clock: Any) -> AsyncIterator[Api]:
-    app = create_app(Settings(), store=store)
+async def open_api(
+    store: Store, clock: Any, *, settings: Settings | None = None
+) -> AsyncIterator[Api]:
+    app = create_app(settings or Settings(), store=store)
     async with app.router.lifespan_context(app):
         tokens: dict[str, str] = {}
         async with store.unit() as u:

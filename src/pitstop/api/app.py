@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from pitstop import __version__
 from pitstop.api import problems
+from pitstop.api.body_limit import BodyLimit, Limit
+from pitstop.api.json_guard import JsonGuard
 from pitstop.api.routers import (
     audit,
     campaigns,
@@ -138,6 +140,15 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    # The last added runs first: a body over the limit is refused before the guard reads it.
+    app.add_middleware(JsonGuard)
+    app.add_middleware(
+        BodyLimit,
+        default=Limit(settings.max_body_bytes, "PITSTOP_MAX_BODY_BYTES"),
+        per_path={
+            inventory.IMPORT_PATH: Limit(settings.max_import_bytes, "PITSTOP_MAX_IMPORT_BYTES")
+        },
+    )
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(module.router)
     # Fleet: policy, budgets and the fleet map.

@@ -1,0 +1,40 @@
+"""The bounds on what one request may hold, in one place so the API, the import and the web
+agree, and so docs/security.md can list them.
+
+Each bound keeps a single request from costing the server more than a small, known amount of
+time and memory, and keeps every value within what the databases store (64-bit integers).
+The byte limits on whole bodies are settings (``PITSTOP_MAX_BODY_BYTES``...); these are not,
+because the stored data and the pages that show it depend on them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Integers in paths, queries and bodies: what a signed 64-bit column holds.
+MAX_INT64 = 2**63 - 1
+
+# Nesting of JSON bodies and YAML documents: an inventory needs four levels.
+MAX_DEPTH = 32
+
+# Free text (descriptions, reasons, force reasons) and short references (tickets).
+MAX_DESCRIPTION = 1000
+MAX_REASON = 2000
+MAX_TICKET = 127
+
+# Labels: keys of 63 characters (as Kubernetes), values of 253 (names.py checks
+# the characters); and how many a device or fabric may carry.
+MAX_LABEL_KEY = 63
+MAX_LABEL_VALUE = 253
+MAX_LABELS = 64
+
+# Groups one device belongs to; connection options a device carries.
+MAX_GROUPS = 64
+MAX_OPTIONS = 64
+MAX_OPTION_VALUE = 1024
+
+# Terms in one label selector: each becomes a clause of a query.
+MAX_SELECTOR_TERMS = 32
+
+# The longest duration a token lifetime or an audit ``--since`` may name.
+MAX_DURATION = timedelta(days=3653)
