@@ -12,6 +12,7 @@ from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.inventory import Budget, Connection, Device, Fabric, RedundancyGroup
 from pitstop.domain.lifecycle import DeviceStatus, allowed_targets
+from pitstop.domain.limits import MAX_INT64
 from pitstop.domain.names import label_problem, name_problem
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role
@@ -24,7 +25,12 @@ _SECRET_WORDS = ("password", "secret", "token", "passphrase", "private_key", "ap
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Every number a request carries is finite (a timeout of inf never ends).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Every integer a request carries fits the signed 64-bit columns it is compared with.
+Int64 = Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
 def _check_name(value: str) -> str:
@@ -251,7 +257,7 @@ class DevicePatch(Strict):
     connection: ConnectionIn | None = None
     labels: dict[str, str] | None = None
     groups: list[Name] | None = None
-    version: int | None = Field(default=None, description="Refuse the change unless current")
+    version: Int64 | None = Field(default=None, description="Refuse the change unless current")
 
     # Validators run only for fields that were sent, so a None here is an explicit null.
     @field_validator("role", "driver", "connection", "labels", "groups")
@@ -278,7 +284,7 @@ class StatusChange(Strict):
     status: DeviceStatus
     reason: str | None = Field(default=None, max_length=2000)
     ticket: str | None = Field(default=None, max_length=127)
-    version: int | None = Field(default=None, description="Refuse the change unless current")
+    version: Int64 | None = Field(default=None, description="Refuse the change unless current")
     force: bool = Field(
         default=False, description="Admins: leave service though the fabric disallows it"
     )

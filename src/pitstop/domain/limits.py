@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pitstop.domain.errors import FieldError, ValidationFailed
+
 # Integers in paths, queries and bodies: what a signed 64-bit column holds.
 MAX_INT64 = 2**63 - 1
 
@@ -38,3 +40,17 @@ MAX_SELECTOR_TERMS = 32
 
 # The longest duration a token lifetime or an audit ``--since`` may name.
 MAX_DURATION = timedelta(days=3653)
+
+
+def event_id(text: str | None, *, field: str = "Last-Event-ID") -> int:
+    """An event id sent back by a client (``Last-Event-ID``, ``after``): 0 when absent, and
+    refused unless a decimal integer within 64 bits, which is what the databases hold."""
+    if text is None or not text.strip():
+        return 0
+    text = text.strip()
+    if not text.isdigit() or len(text) > 19 or int(text) > MAX_INT64:
+        raise ValidationFailed(
+            f"{field} must be an event id from 0 to {MAX_INT64}",
+            [FieldError(field, f"expected an integer from 0 to {MAX_INT64}, got {text[:40]!r}")],
+        )
+    return int(text)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
 from pitstop.domain.errors import NotFound
 from pitstop.domain.fleetmap import FleetMap
+from pitstop.domain.limits import MAX_INT64, event_id
 from pitstop.storage.store import Store
 
 router = APIRouter(prefix="/api/v1/fabrics", tags=["fleet map"])
@@ -45,7 +46,9 @@ async def get_map(
     fabric: str,
     store: StoreDep,
     _: ActorDep,
-    epoch: Annotated[int | None, Query(ge=1, description="An older epoch still kept")] = None,
+    epoch: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="An older epoch still kept")
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     async with store.unit() as u:
@@ -101,9 +104,9 @@ async def watch_map(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``map`` with each new epoch (id = epoch). Resumable."""
+    seen = event_id(last_event_id)
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)  # 404 before any stream starts
-    seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     return StreamingResponse(
         _stream(store, f.id, seen, request),
         media_type="text/event-stream",
