@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pitstop import __version__
 from pitstop.api import problems
 from pitstop.api.body_limit import BodyLimit, Limit
+from pitstop.api.import_pool import ImportReader
 from pitstop.api.json_guard import JsonGuard
 from pitstop.api.routers import (
     audit,
@@ -76,10 +77,12 @@ def create_app(
     demo: bool = False,
     announce: Announce = print,
     background: bool | None = None,
+    import_reader: ImportReader | None = None,
 ) -> FastAPI:
     """Build the app. Given a ``store`` (tests), it is used as is and no worker runs unless
     ``workers`` says so; otherwise the app connects to ``settings.database_url`` on start,
-    migrates it, creates the first admin token, and runs ``settings.workers`` job workers."""
+    migrates it, creates the first admin token, and runs ``settings.workers`` job workers.
+    An ``import_reader`` given is shared with other apps and left open."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -101,6 +104,8 @@ def create_app(
             clock=live.clock, state_dir=settings.sim_state_dir
         )
         app.state.store = live
+        reader = import_reader or ImportReader(max_rows=settings.max_import_rows)
+        app.state.import_reader = reader
         app.state.drivers = registry
         count = workers if workers is not None else (settings.workers if store is None else 0)
         stop = asyncio.Event()
@@ -128,6 +133,8 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if import_reader is None:
+                reader.close()
             if drivers is None:
                 await registry.aclose()
             if db is not None:

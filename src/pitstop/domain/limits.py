@@ -19,6 +19,10 @@ MAX_INT64 = 2**63 - 1
 # Nesting of JSON bodies and YAML documents: an inventory needs four levels.
 MAX_DEPTH = 32
 
+# Values one YAML import may hold per row allowed (PITSTOP_MAX_IMPORT_ROWS): a device with
+# every label and group it may carry is about 200.
+MAX_YAML_NODES_PER_ROW = 256
+
 # Free text (descriptions, reasons, force reasons) and short references (tickets).
 MAX_DESCRIPTION = 1000
 MAX_REASON = 2000

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from pitstop.api.deps import Admin, StoreDep, ViaDep
+from pitstop.api.import_pool import ImportReader
 from pitstop.api.importing import run_import
 from pitstop.api.schemas import ImportResult
 from pitstop.domain.errors import ValidationFailed
@@ -43,7 +44,7 @@ async def import_inventory(
     except UnicodeDecodeError as exc:
         raise ValidationFailed("the file is not UTF-8 text") from exc
     fmt = format or ("csv" if "csv" in request.headers.get("content-type", "") else "yaml")
+    reader: ImportReader = request.app.state.import_reader
+    parsed = await reader.read(text, fmt=fmt, fabric=fabric)
     async with store.unit() as u:
-        return await run_import(
-            u, text, fmt=fmt, fabric=fabric, dry_run=dry_run, actor=actor, via=via
-        )
+        return await run_import(u, parsed, dry_run=dry_run, actor=actor, via=via)
