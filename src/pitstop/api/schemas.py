@@ -12,7 +12,17 @@ from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.inventory import Budget, Connection, Device, Fabric, RedundancyGroup
 from pitstop.domain.lifecycle import DeviceStatus, allowed_targets
-from pitstop.domain.limits import MAX_INT64
+from pitstop.domain.limits import (
+    MAX_DESCRIPTION,
+    MAX_GROUPS,
+    MAX_INT64,
+    MAX_LABELS,
+    MAX_OPTION_VALUE,
+    MAX_OPTIONS,
+    MAX_REASON,
+    MAX_TICKET,
+    MAX_TOKEN_FABRICS,
+)
 from pitstop.domain.names import label_problem, name_problem
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role
@@ -49,7 +59,10 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=63)]
-Labels = Annotated[dict[str, str], Field(default_factory=dict)]
+Labels = Annotated[dict[str, str], Field(default_factory=dict, max_length=MAX_LABELS)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+Reason = Annotated[str, Field(max_length=MAX_REASON)]
+Ticket = Annotated[str, Field(max_length=MAX_TICKET)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -72,7 +85,7 @@ def _check_parameters(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 class FabricIn(Strict):
     name: Name
-    description: str = ""
+    description: Description = ""
     labels: Labels
     parameters: dict[str, Any] = Field(
         default_factory=dict,
@@ -85,8 +98,8 @@ class FabricIn(Strict):
 
 
 class FabricPatch(Strict):
-    description: str | None = None
-    labels: dict[str, str] | None = None
+    description: Description | None = None
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_LABELS)
     parameters: dict[str, Any] | None = Field(
         default=None, description="Replaces the fabric's advanced_parameters defaults"
     )
@@ -130,7 +143,7 @@ class GroupIn(Strict):
     max_unavailable: str | int = Field(
         description="How many members may be unavailable at once: a count (1) or a share (25%)"
     )
-    description: str = ""
+    description: Description = ""
 
     _name = field_validator("name")(_check_name)
     _budget = field_validator("max_unavailable")(_check_budget)
@@ -138,7 +151,7 @@ class GroupIn(Strict):
 
 class GroupPatch(Strict):
     max_unavailable: str | int | None = None
-    description: str | None = None
+    description: Description | None = None
 
     @field_validator("max_unavailable")
     @classmethod
@@ -179,12 +192,19 @@ class ConnectionIn(Strict):
         max_length=255,
         description="Where the secret lives (env:VAR or file:/path); never the secret itself",
     )
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
     @field_validator("options")
     @classmethod
     def _no_secrets(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
+        for key, value in v.items():
+            if not key or len(key) > 63:
+                raise ValueError(f"option key {key[:70]!r} must be 1 to 63 characters")
+            if len(value) > MAX_OPTION_VALUE:
+                raise ValueError(
+                    f"option {key!r} must be at most {MAX_OPTION_VALUE} characters "
+                    f"(got {len(value)})"
+                )
             if any(word in key.lower() for word in _SECRET_WORDS):
                 raise ValueError(
                     f"option {key!r} looks like a secret; store secrets outside pitstop and "
@@ -201,7 +221,7 @@ class DeviceFields(Strict):
     driver: Annotated[str, Field(min_length=1, max_length=63)] = "simulated"
     connection: ConnectionIn = Field(default_factory=ConnectionIn)
     labels: Labels
-    groups: list[Name] = Field(default_factory=list)
+    groups: list[Name] = Field(default_factory=list, max_length=MAX_GROUPS)
 
     _labels = field_validator("labels")(_check_labels)
 
@@ -255,8 +275,8 @@ class DevicePatch(Strict):
     role: RolePattern | None = None
     driver: str | None = Field(default=None, min_length=1, max_length=63)
     connection: ConnectionIn | None = None
-    labels: dict[str, str] | None = None
-    groups: list[Name] | None = None
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_LABELS)
+    groups: list[Name] | None = Field(default=None, max_length=MAX_GROUPS)
     version: Int64 | None = Field(default=None, description="Refuse the change unless current")
 
     # Validators run only for fields that were sent, so a None here is an explicit null.
@@ -282,14 +302,14 @@ class DevicePatch(Strict):
 
 class StatusChange(Strict):
     status: DeviceStatus
-    reason: str | None = Field(default=None, max_length=2000)
-    ticket: str | None = Field(default=None, max_length=127)
+    reason: Reason | None = None
+    ticket: Ticket | None = None
     version: Int64 | None = Field(default=None, description="Refuse the change unless current")
     force: bool = Field(
         default=False, description="Admins: leave service though the fabric disallows it"
     )
-    force_reason: str | None = Field(
-        default=None, max_length=2000, description="Required with force; recorded in the audit"
+    force_reason: Reason | None = Field(
+        default=None, description="Required with force; recorded in the audit"
     )
 
 
@@ -383,8 +403,12 @@ class ImportResult(BaseModel):
 class TokenIn(Strict):
     name: Name
     role: Role
-    fabrics: list[Name] = Field(default_factory=list, description="Empty: every fabric")
-    expires_in: str | None = Field(default=None, description="A duration: 30d, 12h, 2w")
+    fabrics: list[Name] = Field(
+        default_factory=list, max_length=MAX_TOKEN_FABRICS, description="Empty: every fabric"
+    )
+    expires_in: str | None = Field(
+        default=None, max_length=32, description="A duration: 30d, 12h, 2w (at most 3653d)"
+    )
 
     @field_validator("role")
     @classmethod

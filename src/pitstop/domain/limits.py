@@ -34,8 +34,10 @@ MAX_LABEL_KEY = 63
 MAX_LABEL_VALUE = 253
 MAX_LABELS = 64
 
-# Groups one device belongs to; connection options a device carries.
+# Groups one device belongs to; connection options a device carries; fabrics a token is
+# scoped to.
 MAX_GROUPS = 64
+MAX_TOKEN_FABRICS = 64
 MAX_OPTIONS = 64
 MAX_OPTION_VALUE = 1024
 
@@ -44,6 +46,16 @@ MAX_SELECTOR_TERMS = 32
 
 # The longest duration a token lifetime or an audit ``--since`` may name.
 MAX_DURATION = timedelta(days=3653)
+
+
+def check_text(field: str, value: str | None, limit: int) -> None:
+    """Refuse ``value`` when longer than ``limit``, naming the field; for the paths that take
+    text without a schema (the web forms reach the engine directly)."""
+    if value is not None and len(value) > limit:
+        raise ValidationFailed(
+            f"{field} must be at most {limit} characters",
+            [FieldError(field, f"at most {limit} characters (got {len(value)})")],
+        )
 
 
 def event_id(text: str | None, *, field: str = "Last-Event-ID") -> int:
