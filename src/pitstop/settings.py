@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     port: int = 8080
     sqlite_busy_timeout_ms: int = 5000
     page_size_max: int = 500
-    # Limits on what one request may ask of the server (docs/security.md).
+    # Limits on what one request may ask of the server (docs/limits.md).
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body, except imports"
     )

@@ -1,5 +1,5 @@
 """The bounds on what one request may hold, in one place so the API, the import and the web
-agree, and so docs/security.md can list them.
+agree, and so docs/limits.md can list them.
 
 Each bound keeps a single request from costing the server more than a small, known amount of
 time and memory, and keeps every value within what the databases store (64-bit integers).
