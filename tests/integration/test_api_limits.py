@@ -100,6 +100,13 @@ async def test_the_limit_holds_before_authentication(api: Api) -> None:
     problem(r, 413, "PAYLOAD_TOO_LARGE")
 
 
+async def test_the_limit_holds_for_form_posts_on_any_path(api: Api) -> None:
+    form = {"token": "x" * 5000}
+    r = await api.post("/ui/login", data=form, as_=None)
+    assert r.request.headers["content-type"] == "application/x-www-form-urlencoded"
+    problem(r, 413, "PAYLOAD_TOO_LARGE")
+
+
 # JSON bodies ----------------------------------------------------------------------------------
 
 
