@@ -14,7 +14,7 @@ thread while it is read. The modes say where the file is read:
 ``loop`` and ``thread`` replace ``ImportReader.read`` in the benchmark's own server process
 only. Then it posts a 12.7 MB file, which the body limit refuses. Prints, per mode: the import's
 time, the slowest and the median ``/healthz`` answer during it, and the server's resident
-memory (its main process) before and after.
+memory (its main process) before and after, and that of its children after.
 """
 
 from __future__ import annotations
@@ -86,6 +86,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children_rss_mb(pid: int) -> float:
+    """Resident memory of the server's child processes (the import process, in that mode)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_mb(int(child))
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,7 +154,8 @@ def run(mode: str, body: bytes, huge: bytes) -> None:
             print(
                 f"{mode:8} import {status} in {took:6.2f} s | /healthz during it: "
                 f"max {max(lat) * 1000:8.1f} ms, median {statistics.median(lat) * 1000:6.1f} ms, "
-                f"{len(lat)} probes | server RSS {before:6.0f} -> {after:6.0f} MB"
+                f"{len(lat)} probes | server RSS {before:6.0f} -> {after:6.0f} MB, "
+                f"its children {children_rss_mb(server.pid):4.0f} MB"
             )
             status, took, lat = post_while_probing(url, huge)
             print(
