@@ -4,6 +4,8 @@ queries, headers and bodies."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -130,3 +132,30 @@ async def test_campaign_numbers_past_64_bits_are_refused(api: Api, field: str) -
     r = await api.post("/api/v1/campaigns/plan", json=body, as_="viewer")
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+def cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("/api/v1/audit", [2**63]),
+        ("/api/v1/audit", [{"a": 1}]),
+        ("/api/v1/audit", ["x"]),
+        ("/api/v1/audit", [True]),
+        ("/api/v1/devices", [{"a": 1}, 1]),
+        ("/api/v1/jobs", [1, 2]),
+    ],
+)
+async def test_a_forged_cursor_is_refused(api: Api, url: str, key: list[Any]) -> None:
+    r = await api.get(url, params={"cursor": cursor(key)}, as_="viewer")
+    assert fields(problem(r, 422, "VALIDATION_FAILED")) == ["cursor"]
+
+
+async def test_an_audit_cursor_from_a_listing_still_pages(api: Api) -> None:
+    page = await api.ok("GET", "/api/v1/audit", params={"limit": 1})
+    assert page["next_cursor"] is not None
+    nxt = await api.ok("GET", "/api/v1/audit", params={"limit": 1, "cursor": page["next_cursor"]})
+    assert nxt["items"][0]["seq"] < page["items"][0]["seq"]
