@@ -159,3 +159,28 @@ async def test_an_audit_cursor_from_a_listing_still_pages(api: Api) -> None:
     assert page["next_cursor"] is not None
     nxt = await api.ok("GET", "/api/v1/audit", params={"limit": 1, "cursor": page["next_cursor"]})
     assert nxt["items"][0]["seq"] < page["items"][0]["seq"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kw", "where"),
+    [
+        ("GET", "/api/v1/devices/ab%00cd", {}, "path"),
+        ("GET", "/api/v1/fabrics/dc1%00", {}, "path"),
+        ("GET", "/api/v1/devices", {"params": {"q": "a\x00b"}}, "query"),
+        ("GET", "/api/v1/devices", {"params": {"selector": "k=a\x00b"}}, "query"),
+        ("POST", "/api/v1/fabrics", {"json": {"name": "nul", "description": "a\x00b"}}, "body"),
+        ("POST", "/api/v1/fabrics", {"json": {"name": "nul", "labels": {"a\x00": "b"}}}, "body"),
+        ("POST", "/ui/login", {"data": {"token": "a\x00b"}}, "body"),
+    ],
+)
+async def test_a_nul_character_is_refused_on_both_backends(
+    api: Api, method: str, url: str, kw: dict[str, Any], where: str
+) -> None:
+    r = await api.request(method, url, as_="viewer", **kw)
+    assert fields(problem(r, 422, "VALIDATION_FAILED")) == [where]
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+async def test_an_audit_since_with_no_utc_time_is_refused(api: Api, since: str) -> None:
+    r = await api.get("/api/v1/audit", params={"since": since}, as_="viewer")
+    assert fields(problem(r, 422, "VALIDATION_FAILED")) == ["since"]

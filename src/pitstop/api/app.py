@@ -14,6 +14,7 @@ from pitstop.api import problems
 from pitstop.api.body_limit import BodyLimit, Limit
 from pitstop.api.import_pool import ImportReader
 from pitstop.api.json_guard import JsonGuard
+from pitstop.api.nul_guard import NulGuard
 from pitstop.api.routers import (
     audit,
     campaigns,
@@ -149,6 +150,7 @@ def create_app(
     problems.install(app)
     # The last added runs first: a body over the limit is refused before the guard reads it.
     app.add_middleware(JsonGuard)
+    app.add_middleware(NulGuard)
     app.add_middleware(
         BodyLimit,
         default=Limit(settings.max_body_bytes, "PITSTOP_MAX_BODY_BYTES"),

@@ -1,5 +1,5 @@
 """JSON bodies are checked before any route decodes them: nesting at most ``MAX_DEPTH``
-levels, and every number finite.
+levels, every number finite, and no string holding a NUL character.
 
 FastAPI decodes a JSON body with ``json.loads``, which recurses once per level: a body of
 100,000 ``[`` ends in a ``RecursionError`` that FastAPI answers with a bare 400, and a
@@ -34,13 +34,24 @@ def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not a number pitstop accepts; numbers must be finite")
 
 
+class _Nul(Exception):
+    pass
+
+
 def depth(value: Any) -> int:
-    """How many levels of arrays and objects ``value`` nests (0 for a scalar)."""
+    """How many levels of arrays and objects ``value`` nests (0 for a scalar). Raises
+    ``_Nul`` on a string (or key) holding U+0000, which PostgreSQL's text cannot store."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, level = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise _Nul
+            continue
         if isinstance(item, dict):
+            if any("\x00" in k for k in item):
+                raise _Nul
             children: Any = item.values()
         elif isinstance(item, list):
             children = item
@@ -70,7 +81,14 @@ def check(body: bytes) -> None:
     except ValueError as exc:
         # Our own refusals of a number, or Python's of an integer of thousands of digits.
         raise ValidationFailed(str(exc), [FieldError("body", str(exc))]) from exc
-    if depth(value) > MAX_DEPTH:
+    try:
+        deepest = depth(value)
+    except _Nul:
+        raise ValidationFailed(
+            "the JSON body holds a NUL character (\\u0000)",
+            [FieldError("body", "NUL characters are refused")],
+        ) from None
+    if deepest > MAX_DEPTH:
         raise too_deep
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import ValidationFailed
@@ -41,6 +41,19 @@ class Strict(BaseModel):
 
 # Every integer a request carries fits the signed 64-bit columns it is compared with.
 Int64 = Annotated[int, Field(ge=0, le=MAX_INT64)]
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """Stored and compared in UTC: 9999-12-31T23:59-12:00 has no UTC time."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("the time is out of range once converted to UTC") from exc
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc_range)]
 
 
 def _check_name(value: str) -> str:
