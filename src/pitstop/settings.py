@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     port: int = 8080
     sqlite_busy_timeout_ms: int = 5000
     page_size_max: int = 500
+    # Limits on what one request may ask of the server (docs/limits.md).
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body, except imports"
+    )
+    max_import_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest inventory import body"
+    )
+    max_import_rows: int = Field(
+        default=5000, ge=1, description="Most devices (and groups) one inventory import holds"
+    )
     workers: int = Field(default=1, ge=0, description="Job workers inside `serve`")
     worker_concurrency: int = Field(default=8, ge=1, description="Jobs each worker runs at once")
     lease_ttl_s: float = Field(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from pitstop.api.app import create_app
+from pitstop.api.import_pool import ImportReader
 from pitstop.api.startup import seed_demo
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.settings import Settings
@@ -136,9 +137,17 @@ class Api:
         assert await seed_demo(self.store)
 
 
+# One import process for every app built with the default settings: starting a process per
+# test would cost seconds each.
+SHARED_READER = ImportReader(max_rows=Settings().max_import_rows)
+
+
 @asynccontextmanager
-async def open_api(store: Store, clock: Any) -> AsyncIterator[Api]:
-    app = create_app(Settings(), store=store)
+async def open_api(
+    store: Store, clock: Any, *, settings: Settings | None = None
+) -> AsyncIterator[Api]:
+    shared = SHARED_READER if settings is None else None
+    app = create_app(settings or Settings(), store=store, import_reader=shared)
     async with app.router.lifespan_context(app):
         tokens: dict[str, str] = {}
         async with store.unit() as u:

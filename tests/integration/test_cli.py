@@ -526,6 +526,15 @@ def test_token_create_prints_the_secret_once_on_stdout(admin: Cli, lab: Result) 
     refused(admin("token", "create", "--name", "ops1", "--role", "operator"), "CONFLICT")
 
 
+def test_token_create_refuses_a_lifetime_past_ten_years(admin: Cli) -> None:
+    result = admin(
+        "token", "create", "--name", "forever", "--role", "viewer", "--expires", "999999999d"
+    )
+    lines = refused(result, "VALIDATION_FAILED")
+    assert "at most 3653 days" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_the_server_never_logs_the_bootstrap_token(server: Server, lab: Result) -> None:
     log = server.process.output()
     assert "Application startup complete" in log

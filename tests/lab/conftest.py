@@ -17,6 +17,7 @@ import pytest
 import yaml
 from lab_support import Lab, LabEngine, require_lab, utcnow
 
+from pitstop.api.import_files import parse_file
 from pitstop.api.importing import run_import
 from pitstop.api.startup import SYSTEM
 from pitstop.domain.roles import Via
@@ -59,7 +60,8 @@ async def engine(
     store = Store(db, clock=utcnow)
     doc = yaml.safe_dump(inventory(lab.topology), sort_keys=False)
     async with store.unit() as u:
-        await run_import(u, doc, fmt="yaml", fabric=None, dry_run=False, actor=SYSTEM, via=Via.API)
+        parsed = parse_file(doc, fmt="yaml", fabric=None, max_rows=1000)
+        await run_import(u, parsed, dry_run=False, actor=SYSTEM, via=Via.API)
     try:
         yield LabEngine(store, JobService(store), lab.topology.fabric)
     finally:

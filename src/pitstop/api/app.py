@@ -11,7 +11,11 @@ from fastapi import FastAPI
 
 from pitstop import __version__
 from pitstop.api import docs, openapi, problems
+from pitstop.api.body_limit import BodyLimit, Limit
 from pitstop.api.headers import SecurityHeaders
+from pitstop.api.import_pool import ImportReader
+from pitstop.api.json_guard import JsonGuard
+from pitstop.api.nul_guard import NulGuard
 from pitstop.api.routers import (
     actions,
     audit,
@@ -77,10 +81,12 @@ def create_app(
     demo: bool = False,
     announce: Announce = print,
     background: bool | None = None,
+    import_reader: ImportReader | None = None,
 ) -> FastAPI:
     """Build the app. Given a ``store`` (tests), it is used as is and no worker runs unless
     ``workers`` says so; otherwise the app connects to ``settings.database_url`` on start,
-    migrates it, creates the first admin token, and runs ``settings.workers`` job workers."""
+    migrates it, creates the first admin token, and runs ``settings.workers`` job workers.
+    An ``import_reader`` given is shared with other apps and left open."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -102,6 +108,8 @@ def create_app(
             clock=live.clock, state_dir=settings.sim_state_dir
         )
         app.state.store = live
+        reader = import_reader or ImportReader(max_rows=settings.max_import_rows)
+        app.state.import_reader = reader
         app.state.drivers = registry
         count = workers if workers is not None else (settings.workers if store is None else 0)
         stop = asyncio.Event()
@@ -129,6 +137,8 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if import_reader is None:
+                reader.close()
             if drivers is None:
                 await registry.aclose()
             if db is not None:
@@ -143,12 +153,23 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(SecurityHeaders)
     # Per app, shared by the API's Bearer check and the web sign-in.
     app.state.auth_throttle = FailureThrottle(limit=settings.auth_failures_per_minute)
     problems.install(app)
     openapi.install(app)
     docs.install(app)
+    # The last added runs first: a body over the limit is refused before the guard reads it.
+    app.add_middleware(JsonGuard)
+    app.add_middleware(NulGuard)
+    app.add_middleware(
+        BodyLimit,
+        default=Limit(settings.max_body_bytes, "PITSTOP_MAX_BODY_BYTES"),
+        per_path={
+            inventory.IMPORT_PATH: Limit(settings.max_import_bytes, "PITSTOP_MAX_IMPORT_BYTES")
+        },
+    )
+    # Outermost: the guards' own refusals (413, 422) carry the security headers too.
+    app.add_middleware(SecurityHeaders)
     for module in (health, fabrics, devices, inventory, jobs, tokens, audit, simulated):
         app.include_router(openapi.documented(module.router))
     # Fleet: policy, budgets and the fleet map.

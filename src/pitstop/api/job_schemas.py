@@ -14,8 +14,10 @@ from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Mode, Step, Step
 
 class JobIn(Strict):
     type: JobType
-    device: str = Field(min_length=1, description="Device name or id")
-    fabric: str | None = Field(default=None, description="Needed when the name repeats")
+    device: str = Field(min_length=1, max_length=63, description="Device name or id")
+    fabric: str | None = Field(
+        default=None, max_length=63, description="Needed when the name repeats"
+    )
     mode: Mode | None = Field(default=None, description="For maintenance.activate")
     advanced_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Overrides; see GET /api/v1/parameters/schema"

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.inventory import Budget, Connection, Device, Fabric, RedundancyGroup
 from pitstop.domain.lifecycle import DeviceStatus, allowed_targets
+from pitstop.domain.limits import (
+    MAX_DESCRIPTION,
+    MAX_GROUPS,
+    MAX_INT64,
+    MAX_LABELS,
+    MAX_OPTION_VALUE,
+    MAX_OPTIONS,
+    MAX_REASON,
+    MAX_TICKET,
+    MAX_TOKEN_FABRICS,
+)
 from pitstop.domain.names import label_problem, name_problem
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role
@@ -31,7 +42,25 @@ class EventStream(StreamingResponse):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Every number a request carries is finite (a timeout of inf never ends).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Every integer a request carries fits the signed 64-bit columns it is compared with.
+Int64 = Annotated[int, Field(ge=0, le=MAX_INT64)]
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """Stored and compared in UTC: 9999-12-31T23:59-12:00 has no UTC time."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("the time is out of range once converted to UTC") from exc
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc_range)]
 
 
 def _check_name(value: str) -> str:
@@ -50,7 +79,10 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=63)]
-Labels = Annotated[dict[str, str], Field(default_factory=dict)]
+Labels = Annotated[dict[str, str], Field(default_factory=dict, max_length=MAX_LABELS)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+Reason = Annotated[str, Field(max_length=MAX_REASON)]
+Ticket = Annotated[str, Field(max_length=MAX_TICKET)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -73,7 +105,7 @@ def _check_parameters(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 class FabricIn(Strict):
     name: Name
-    description: str = ""
+    description: Description = ""
     labels: Labels
     parameters: dict[str, Any] = Field(
         default_factory=dict,
@@ -86,8 +118,8 @@ class FabricIn(Strict):
 
 
 class FabricPatch(Strict):
-    description: str | None = None
-    labels: dict[str, str] | None = None
+    description: Description | None = None
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_LABELS)
     parameters: dict[str, Any] | None = Field(
         default=None, description="Replaces the fabric's advanced_parameters defaults"
     )
@@ -131,7 +163,7 @@ class GroupIn(Strict):
     max_unavailable: str | int = Field(
         description="How many members may be unavailable at once: a count (1) or a share (25%)"
     )
-    description: str = ""
+    description: Description = ""
 
     _name = field_validator("name")(_check_name)
     _budget = field_validator("max_unavailable")(_check_budget)
@@ -139,7 +171,7 @@ class GroupIn(Strict):
 
 class GroupPatch(Strict):
     max_unavailable: str | int | None = None
-    description: str | None = None
+    description: Description | None = None
 
     @field_validator("max_unavailable")
     @classmethod
@@ -180,12 +212,19 @@ class ConnectionIn(Strict):
         max_length=255,
         description="Where the secret lives (env:VAR or file:/path); never the secret itself",
     )
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict, max_length=MAX_OPTIONS)
 
     @field_validator("options")
     @classmethod
     def _no_secrets(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
+        for key, value in v.items():
+            if not key or len(key) > 63:
+                raise ValueError(f"option key {key[:70]!r} must be 1 to 63 characters")
+            if len(value) > MAX_OPTION_VALUE:
+                raise ValueError(
+                    f"option {key!r} must be at most {MAX_OPTION_VALUE} characters "
+                    f"(got {len(value)})"
+                )
             if any(word in key.lower() for word in _SECRET_WORDS):
                 raise ValueError(
                     f"option {key!r} looks like a secret; store secrets outside pitstop and "
@@ -202,7 +241,7 @@ class DeviceFields(Strict):
     driver: Annotated[str, Field(min_length=1, max_length=63)] = "simulated"
     connection: ConnectionIn = Field(default_factory=ConnectionIn)
     labels: Labels
-    groups: list[Name] = Field(default_factory=list)
+    groups: list[Name] = Field(default_factory=list, max_length=MAX_GROUPS)
 
     _labels = field_validator("labels")(_check_labels)
 
@@ -256,9 +295,9 @@ class DevicePatch(Strict):
     role: RolePattern | None = None
     driver: str | None = Field(default=None, min_length=1, max_length=63)
     connection: ConnectionIn | None = None
-    labels: dict[str, str] | None = None
-    groups: list[Name] | None = None
-    version: int | None = Field(default=None, description="Refuse the change unless current")
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_LABELS)
+    groups: list[Name] | None = Field(default=None, max_length=MAX_GROUPS)
+    version: Int64 | None = Field(default=None, description="Refuse the change unless current")
 
     # Validators run only for fields that were sent, so a None here is an explicit null.
     @field_validator("role", "driver", "connection", "labels", "groups")
@@ -283,14 +322,14 @@ class DevicePatch(Strict):
 
 class StatusChange(Strict):
     status: DeviceStatus
-    reason: str | None = Field(default=None, max_length=2000)
-    ticket: str | None = Field(default=None, max_length=127)
-    version: int | None = Field(default=None, description="Refuse the change unless current")
+    reason: Reason | None = None
+    ticket: Ticket | None = None
+    version: Int64 | None = Field(default=None, description="Refuse the change unless current")
     force: bool = Field(
         default=False, description="Admins: leave service though the fabric disallows it"
     )
-    force_reason: str | None = Field(
-        default=None, max_length=2000, description="Required with force; recorded in the audit"
+    force_reason: Reason | None = Field(
+        default=None, description="Required with force; recorded in the audit"
     )
 
 
@@ -384,8 +423,12 @@ class ImportResult(BaseModel):
 class TokenIn(Strict):
     name: Name
     role: Role
-    fabrics: list[Name] = Field(default_factory=list, description="Empty: every fabric")
-    expires_in: str | None = Field(default=None, description="A duration: 30d, 12h, 2w")
+    fabrics: list[Name] = Field(
+        default_factory=list, max_length=MAX_TOKEN_FABRICS, description="Empty: every fabric"
+    )
+    expires_in: str | None = Field(
+        default=None, max_length=32, description="A duration: 30d, 12h, 2w (at most 3653d)"
+    )
 
     @field_validator("role")
     @classmethod

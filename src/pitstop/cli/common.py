@@ -14,7 +14,7 @@ from rich.console import Console
 from pitstop.cli import config
 from pitstop.cli.client import Client
 from pitstop.cli.output import Format
-from pitstop.domain.tokens import parse_duration
+from pitstop.domain.tokens import looks_like_duration, parse_duration
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,10 +54,11 @@ def since_param(text: str | None) -> str | None:
     """``--since`` takes an ISO time or a duration back from now (2h, 7d)."""
     if text is None:
         return None
-    try:
-        return (datetime.now(UTC) - parse_duration(text)).isoformat()
-    except ValueError:
-        pass
+    if looks_like_duration(text):
+        try:
+            return (datetime.now(UTC) - parse_duration(text)).isoformat()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     try:
         when = datetime.fromisoformat(text)
     except ValueError as exc:

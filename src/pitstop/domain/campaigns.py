@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.limits import MAX_INT64
 from pitstop.domain.names import name_problem
 from pitstop.domain.parameters import resolve
 from pitstop.domain.selectors import Term, parse_selector
@@ -179,7 +180,7 @@ class CampaignSpec:
 
 
 _BEFORE = re.compile(r"\s*(\S+)\s+before\s+(\S+)\s*")
-_POLICY = re.compile(r"\s*continue(?:\s+up\s+to)?\s+([0-9]+)\s*(%?)\s*")
+_POLICY = re.compile(r"\s*continue(?:\s+up\s+to)?\s+([0-9]{1,12})\s*(%?)\s*")
 KNOWN = {
     "name",
     "fabric",
@@ -228,8 +229,11 @@ def _number(raw: Any, where: str, errs: _Errors, *, default: float, integer: boo
     if raw is None:
         return default
     ok = isinstance(raw, int) if integer else isinstance(raw, int | float)
-    if isinstance(raw, bool) or not ok or raw < 0:
-        errs.add(where, f"must be a non-negative {'integer' if integer else 'number'}")
+    if isinstance(raw, bool) or not ok or not 0 <= raw <= MAX_INT64:
+        errs.add(
+            where,
+            f"must be a {'whole' if integer else 'finite'} number from 0 to {MAX_INT64}",
+        )
         return default
     return float(raw)
 

@@ -64,6 +64,14 @@ class ValidationFailed(PitstopError):
         self.errors = list(errors)
 
 
+class PayloadTooLarge(PitstopError):
+    """A request body over the server's configured limit; ``limit`` is that limit in bytes."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+    title = "Payload too large"
+
+
 class Unauthenticated(PitstopError):
     code = "UNAUTHENTICATED"
     http_status = 401
@@ -188,6 +196,7 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
     classes: list[type[PitstopError]] = [
         NotFound,
         ValidationFailed,
+        PayloadTooLarge,
         Unauthenticated,
         Forbidden,
         RateLimited,

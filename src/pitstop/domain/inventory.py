@@ -11,7 +11,9 @@ from typing import Any
 
 from pitstop.domain.lifecycle import DeviceStatus
 
-_BUDGET = re.compile(r"\s*([0-9]+)\s*(%?)\s*")
+# A count beyond any fleet, and small enough for every integer column.
+MAX_BUDGET = 1_000_000
+_BUDGET = re.compile(r"\s*([0-9]{1,12})\s*(%?)\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class Budget:
         if isinstance(text, int) and not isinstance(text, bool):
             if text < 0:
                 raise ValueError("must not be negative")
+            if text > MAX_BUDGET:
+                raise ValueError(f"must be at most {MAX_BUDGET}")
             return cls(text)
         m = _BUDGET.fullmatch(str(text))
         if not m:
@@ -33,6 +37,8 @@ class Budget:
         value, pct = int(m.group(1)), bool(m.group(2))
         if pct and value > 100:
             raise ValueError("a percentage must be at most 100%")
+        if value > MAX_BUDGET:
+            raise ValueError(f"a count must be at most {MAX_BUDGET}")
         return cls(value, pct)
 
     def slots(self, members: int) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from pitstop.domain.limits import MAX_LABEL_KEY, MAX_LABEL_VALUE
+
 MAX_NAME = 63
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
@@ -27,6 +29,10 @@ def name_problem(name: str) -> str | None:
 
 def label_problem(key: str, value: str) -> str | None:
     """Why a label is not valid, or None."""
+    if len(key) > MAX_LABEL_KEY:
+        return f"label key {key[:20]!r}... must be at most {MAX_LABEL_KEY} characters"
+    if len(value) > MAX_LABEL_VALUE:
+        return f"label value for {key!r} must be at most {MAX_LABEL_VALUE} characters"
     if not _LABEL_KEY.fullmatch(key):
         return f"label key {key!r} may hold letters, digits, '.', '_', '/' and '-' (at most 63)"
     if not _LABEL_VALUE.fullmatch(value):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.limits import MAX_SELECTOR_TERMS
 
 
 class Op(enum.StrEnum):
@@ -36,9 +37,16 @@ class Term:
 
 
 def parse_selector(text: str, *, field: str = "selector") -> list[Term]:
-    """Parse a selector; a bad term raises ``ValidationFailed`` naming it."""
+    """Parse a selector; a bad term raises ``ValidationFailed`` naming it. Each term becomes a
+    clause of a query, so a selector holds at most ``MAX_SELECTOR_TERMS``."""
+    parts = text.split(",")
+    if sum(1 for p in parts if p.strip()) > MAX_SELECTOR_TERMS:
+        raise ValidationFailed(
+            f"a selector may hold at most {MAX_SELECTOR_TERMS} terms",
+            [FieldError(field, f"more than {MAX_SELECTOR_TERMS} terms")],
+        )
     terms: list[Term] = []
-    for raw in text.split(","):
+    for raw in parts:
         part = raw.strip()
         if not part:
             continue

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pitstop.domain.limits import MAX_DURATION
 from pitstop.domain.roles import Role
 
 PREFIX = "pst_"
 _TOKEN = re.compile(r"pst_[A-Za-z0-9_-]{32,}")
-_DURATION = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*")
+_DURATION = re.compile(r"\s*([0-9]{1,12})\s*([smhdw])\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -29,14 +30,23 @@ def display_prefix(token: str) -> str:
     return token[: len(PREFIX) + 8]
 
 
+def looks_like_duration(text: str) -> bool:
+    """Digits and a unit (``30d``), however many digits: a duration, if perhaps too long."""
+    return bool(re.fullmatch(r"\s*[0-9]+\s*[smhdw]\s*", text))
+
+
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w`` or ``45s``."""
+    """``30d``, ``12h``, ``90m``, ``2w`` or ``45s``; longer than zero, at most ten years."""
     m = _DURATION.fullmatch(text)
+    if not m and looks_like_duration(text):
+        raise ValueError(f"a duration may be at most {MAX_DURATION.days} days (ten years)")
     if not m:
-        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m, 2w or 45s")
+        raise ValueError(f"{text[:40]!r} is not a duration like 30d, 12h, 90m, 2w or 45s")
     seconds = int(m.group(1)) * _UNITS[m.group(2)]
     if seconds == 0:
         raise ValueError("a duration must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration may be at most {MAX_DURATION.days} days (ten years)")
     return timedelta(seconds=seconds)
 
 

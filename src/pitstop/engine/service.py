@@ -24,6 +24,7 @@ from pitstop.domain.errors import (
 )
 from pitstop.domain.jobs import ALLOWED_IN_MAINTENANCE, Job, JobStatus, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.limits import MAX_REASON, MAX_TICKET, check_text
 from pitstop.domain.parameters import resolve
 from pitstop.domain.policy import check_allowed, check_force
 from pitstop.domain.roles import Actor, Role, Via
@@ -61,6 +62,9 @@ class JobService:
         what was overridden is audited as ``job.override`` in the same transaction."""
         if actor.role is Role.VIEWER:
             raise Forbidden("viewers may not start jobs")
+        check_text("reason", reason, MAX_REASON)
+        check_text("force_reason", force_reason, MAX_REASON)
+        check_text("ticket", ticket, MAX_TICKET)
         forced = check_force(role=actor.role, force=force, force_reason=force_reason)
         self._check_expected_end(expected_end)
         if job_type is not JobType.ACTIVATE:

@@ -12,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pitstop.domain.audit import GENESIS, AuditEntry, ChainProblem, entry_hash, verify_chain
+from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.limits import MAX_INT64
 from pitstop.storage.clock import Clock, as_utc
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
 from pitstop.storage.tables import AuditHeadRow, AuditRow
@@ -144,7 +146,12 @@ class AuditLog:
             q = q.where(AuditRow.at >= since)
         if cursor:
             (last,) = decode_cursor(cursor, 1)
-            q = q.where(AuditRow.seq < int(last))
+            # A cursor comes back from the client: only a sequence number a row could have.
+            if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last <= MAX_INT64:
+                raise ValidationFailed(
+                    "bad cursor", [FieldError("cursor", "not a cursor from this listing")]
+                )
+            q = q.where(AuditRow.seq < last)
         rows = list((await self._s.scalars(q)).all())
         more = len(rows) > limit
         rows = rows[:limit]

@@ -26,6 +26,7 @@ from pitstop.domain.campaign_records import Campaign, CampaignDevice, CampaignEv
 from pitstop.domain.campaign_window import Progress, campaign_progress
 from pitstop.domain.campaigns import DRIVEN, DeviceState
 from pitstop.domain.errors import NotFound
+from pitstop.domain.limits import event_id
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.engine.campaigns import CONTROLS, CampaignService
 from pitstop.web import live
@@ -262,7 +263,7 @@ async def campaign_live(request: Request, name: str) -> StreamingResponse:
     the campaign is no longer driven."""
     who = await viewer(request)
     after_text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
-    state = {"after": int(after_text) if after_text.isdigit() else 0}
+    state = {"after": event_id(after_text, field="after")}
     changes = live.Changes(live.parse_seen(request.query_params.get("seen", "")))
     store = store_of(request)
     service = CampaignService(store)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Mode
+from pitstop.domain.limits import event_id
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role, Via
 from pitstop.engine.service import JobService
@@ -168,7 +169,7 @@ async def job_live(request: Request, job_ref: str) -> StreamingResponse:
         raise ValidationFailed(f"view must be one of {', '.join(VIEWS)}")
     key = job_id(job_ref)
     after_text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
-    after = int(after_text) if after_text.isdigit() else 0
+    after = event_id(after_text, field="after")
     changes = live.Changes()
     store = store_of(request)
     async with store.unit() as u:

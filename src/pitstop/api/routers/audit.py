@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from pitstop.api.deps import ActorDep, StoreDep
-from pitstop.api.schemas import AuditOut, AuditProblemOut, AuditVerifyOut, Page, TransitionOut
+from pitstop.api.schemas import (
+    AuditOut,
+    AuditProblemOut,
+    AuditVerifyOut,
+    Page,
+    TransitionOut,
+    UtcDatetime,
+)
 from pitstop.domain.lifecycle import TRANSITIONS
 from pitstop.domain.roles import Role
 from pitstop.storage.refs import as_uuid
@@ -24,7 +30,7 @@ async def query_audit(
     actor: str | None = None,
     action: str | None = None,
     fabric: str | None = None,
-    since: datetime | None = None,
+    since: UtcDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> Page[AuditOut]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query, status
 from pitstop.api.deps import ActorDep, Operator, StoreDep, ViaDep
 from pitstop.domain.campaign_records import Campaign, CampaignDevice
 from pitstop.domain.campaign_window import campaign_progress
+from pitstop.domain.limits import MAX_INT64
 from pitstop.engine.campaigns import CampaignService, plan_document
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
@@ -111,7 +112,7 @@ async def campaign_events(
     ref: str,
     store: StoreDep,
     _: ActorDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     async with store.unit() as u:

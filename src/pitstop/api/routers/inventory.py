@@ -7,17 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from pitstop.api.deps import Admin, StoreDep, ViaDep
+from pitstop.api.import_pool import ImportReader
 from pitstop.api.importing import run_import
 from pitstop.api.schemas import ImportResult
 from pitstop.domain.errors import ValidationFailed
 
 router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])
 
-MAX_IMPORT_BYTES = 16 * 1024 * 1024
+# The body limit (PITSTOP_MAX_IMPORT_BYTES, api/body_limit.py) is larger on this path.
+IMPORT_PATH = "/api/v1/inventory/import"
 
 
 @router.post(
-    "/import",
+    IMPORT_PATH.removeprefix("/api/v1/inventory"),
     openapi_extra={
         "requestBody": {
             "content": {"application/yaml": {"schema": {"type": "string"}}, "text/csv": {}},
@@ -37,14 +39,12 @@ async def import_inventory(
     """Import devices (and groups and fabrics, from YAML) atomically: on any error nothing is
     written and the answer lists each bad row and field. The body is the file itself."""
     raw = await request.body()
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise ValidationFailed(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationFailed("the file is not UTF-8 text") from exc
     fmt = format or ("csv" if "csv" in request.headers.get("content-type", "") else "yaml")
+    reader: ImportReader = request.app.state.import_reader
+    parsed = await reader.read(text, fmt=fmt, fabric=fabric)
     async with store.unit() as u:
-        return await run_import(
-            u, text, fmt=fmt, fabric=fabric, dry_run=dry_run, actor=actor, via=via
-        )
+        return await run_import(u, parsed, dry_run=dry_run, actor=actor, via=via)

@@ -23,6 +23,7 @@ from pitstop.api.job_schemas import EventOut, JobIn, JobOut
 from pitstop.api.schemas import Page
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.jobs import JobStatus, JobType
+from pitstop.domain.limits import MAX_INT64, event_id
 from pitstop.domain.parameters import AdvancedParameters, json_schema
 from pitstop.engine.service import JobService
 from pitstop.engine.stream_guard import StreamGuard
@@ -134,7 +135,7 @@ async def job_events(
     request: Request,
     store: StoreDep,
     guard: StreamGuardDep,
-    after: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64, description="Only events after this id")] = 0,
     follow: Annotated[bool, Query(description="Stream until the job ends (SSE)")] = True,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse | list[EventOut]:
@@ -143,8 +144,7 @@ async def job_events(
     revoked or expires meanwhile. Resumable with ``Last-Event-ID``. With ``follow=false``, a
     JSON list of the events so far."""
     job_id = _job_id(job)
-    if last_event_id and last_event_id.isdigit():
-        after = max(after, int(last_event_id))
+    after = max(after, event_id(last_event_id))
     async with store.unit() as u:
         await u.jobs.get(job_id)  # 404 before any stream starts
         if not follow:

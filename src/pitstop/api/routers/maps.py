@@ -22,6 +22,7 @@ from pitstop.api.deps import ActorDep, Operator, StoreDep, StreamGuardDep, ViaDe
 from pitstop.api.schemas import EventStream
 from pitstop.domain.errors import NotFound
 from pitstop.domain.fleetmap import FleetMap
+from pitstop.domain.limits import MAX_INT64, event_id
 from pitstop.engine.stream_guard import StreamGuard
 from pitstop.storage.store import Store
 
@@ -51,7 +52,9 @@ async def get_map(
     fabric: str,
     store: StoreDep,
     _: ActorDep,
-    epoch: Annotated[int | None, Query(ge=1, description="An older epoch still kept")] = None,
+    epoch: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="An older epoch still kept")
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     async with store.unit() as u:
@@ -108,9 +111,9 @@ async def watch_map(
 ) -> EventStream:
     """Server-sent events: ``map`` with each new epoch (id = epoch). Resumable. Ends with
     ``error`` when the token is revoked or expires meanwhile."""
+    seen = event_id(last_event_id)
     async with store.unit() as u:
         f = await u.fabrics.row(fabric)  # 404 before any stream starts
-    seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     return EventStream(
         _stream(store, f.id, seen, request, guard),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

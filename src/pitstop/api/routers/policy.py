@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from pitstop.api.deps import ActorDep, Admin, StoreDep, ViaDep
 from pitstop.api.schemas import Strict
+from pitstop.domain.limits import MAX_LABELS
 from pitstop.domain.policy import FabricPolicy, parse_role_budgets
 
 router = APIRouter(prefix="/api/v1/fabrics", tags=["policy"])
@@ -31,6 +32,7 @@ class PolicyPatch(Strict):
     )
     role_budgets: dict[str, str | int] | None = Field(
         default=None,
+        max_length=MAX_LABELS,
         description="Role -> max_unavailable (2 or 50%); replaces the overrides; {} resets",
     )
     reason: str = Field(min_length=1, max_length=2000, description="Why; recorded in the audit")

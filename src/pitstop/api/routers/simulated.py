@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from pitstop.api.deps import Admin, StoreDep, ViaDep
 from pitstop.api.schemas import Strict
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/v1/simulated", tags=["simulated driver"])
 
 
 class FaultIn(Strict):
-    fault: str
+    fault: str = Field(min_length=1, max_length=255)
 
 
 def _factory(request: Request) -> SimulatedDriverFactory:

@@ -1,0 +1,140 @@
+"""JSON bodies are checked before any route decodes them: nesting at most ``MAX_DEPTH``
+levels, every number finite, and no string holding a NUL character.
+
+FastAPI decodes a JSON body with ``json.loads``, which recurses once per level: a body of
+100,000 ``[`` ends in a ``RecursionError`` that FastAPI answers with a bare 400, and a
+``1e309`` or ``Infinity`` becomes a float ``inf`` that no model in pitstop means to accept (a
+timeout of ``inf`` never ends). A pure ASGI middleware sees every JSON body once, within the
+body limit (``body_limit.py``, which runs first), refuses it with a 422 problem naming what is
+wrong, and otherwise hands the same bytes on. Decoding twice costs little next to the
+guarantee that no route, present or future, sees such a body.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pitstop.api.problems import problem
+from pitstop.domain.errors import FieldError, ValidationFailed
+from pitstop.domain.limits import MAX_DEPTH
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range; numbers must be finite")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a number pitstop accepts; numbers must be finite")
+
+
+class _Nul(Exception):
+    pass
+
+
+def depth(value: Any) -> int:
+    """How many levels of arrays and objects ``value`` nests (0 for a scalar). Raises
+    ``_Nul`` on a string (or key) holding U+0000, which PostgreSQL's text cannot store."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise _Nul
+            continue
+        if isinstance(item, dict):
+            if any("\x00" in k for k in item):
+                raise _Nul
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level) for child in children)
+    return deepest
+
+
+def check(body: bytes) -> None:
+    """Raise ``ValidationFailed`` when ``body`` nests too deeply or holds a non-finite number.
+    A body that is not JSON at all is left to the route, which reports where it breaks."""
+    too_deep = ValidationFailed(
+        f"the JSON body nests deeper than {MAX_DEPTH} levels",
+        [FieldError("body", f"nested deeper than {MAX_DEPTH} levels of arrays and objects")],
+    )
+    try:
+        value = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise too_deep from exc
+    except json.JSONDecodeError:
+        return
+    except ValueError as exc:
+        # Our own refusals of a number, or Python's of an integer of thousands of digits.
+        raise ValidationFailed(str(exc), [FieldError("body", str(exc))]) from exc
+    try:
+        deepest = depth(value)
+    except _Nul:
+        raise ValidationFailed(
+            "the JSON body holds a NUL character (\\u0000)",
+            [FieldError("body", "NUL characters are refused")],
+        ) from None
+    if deepest > MAX_DEPTH:
+        raise too_deep
+
+
+def _is_json(scope: Scope) -> bool:
+    for key, value in scope["headers"]:
+        if key.lower() == b"content-type":
+            kind: bytes = value.split(b";")[0].strip().lower()
+            return kind == b"application/json" or kind.endswith(b"+json")
+    return False
+
+
+class JsonGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            try:
+                check(body)
+            except ValidationFailed as exc:
+                response = problem(
+                    status=exc.http_status,
+                    code=exc.code,
+                    title=exc.title,
+                    detail=exc.detail,
+                    instance=scope["path"],
+                    extra=exc.extra,
+                )
+                await response(scope, receive, send)
+                return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
