@@ -140,14 +140,15 @@ async def test_openapi_documents_every_error_as_a_problem(api: Api) -> None:
     ("operation", "statuses"),
     [
         ("GET /healthz", set()),
-        ("GET /api/v1/whoami", {"401"}),
-        ("GET /api/v1/tokens", {"401", "403"}),
-        ("GET /api/v1/devices", {"401", "404", "422"}),
-        ("GET /api/v1/devices/{device}", {"401", "404", "409", "422"}),
-        ("POST /api/v1/devices", {"401", "403", "404", "409", "422"}),
-        ("POST /api/v1/jobs", {"401", "403", "404", "409", "422"}),
-        ("DELETE /api/v1/fabrics/{fabric}", {"401", "403", "404", "409", "422"}),
-        ("POST /api/v1/campaigns/plan", {"401", "404", "409", "422"}),
+        ("GET /api/v1/whoami", {"401", "429"}),
+        ("GET /api/v1/tokens", {"401", "403", "429"}),
+        ("GET /api/v1/devices", {"401", "404", "422", "429"}),
+        ("GET /api/v1/devices/{device}", {"401", "404", "409", "422", "429"}),
+        ("POST /api/v1/devices", {"401", "403", "404", "409", "413", "422", "429"}),
+        ("POST /api/v1/jobs", {"401", "403", "404", "409", "413", "422", "429"}),
+        ("DELETE /api/v1/fabrics/{fabric}", {"401", "403", "404", "409", "422", "429"}),
+        ("POST /api/v1/campaigns/plan", {"401", "404", "409", "413", "422", "429"}),
+        ("POST /api/v1/inventory/import", {"401", "403", "404", "409", "413", "422", "429"}),
     ],
 )
 async def test_each_operation_lists_the_errors_it_can_answer(

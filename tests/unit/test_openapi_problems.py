@@ -55,16 +55,17 @@ def test_statuses_follow_from_token_role_references_and_inputs() -> None:
     errors = {op: {s for s in r if int(s) >= 400} for op, r in _responses().items()}
     assert errors == {
         "GET /w/open": set(),
-        "GET /w": {"401", "422"},
-        "GET /w/{widget}": {"401", "404", "422"},
-        # A body naming a fabric may name one that does not exist; a write may conflict.
-        "POST /w": {"401", "403", "404", "409", "413", "422"},
+        "GET /w": {"401", "422", "429"},
+        "GET /w/{widget}": {"401", "404", "422", "429"},
+        # A body naming a fabric may name one that does not exist; a write may conflict; any
+        # body may be over the limit.
+        "POST /w": {"401", "403", "404", "409", "413", "422", "429"},
     }
 
 
 def test_every_error_declared_or_derived_is_a_problem() -> None:
     made = _responses()["POST /w"]
-    for status in ("401", "403", "404", "409", "413", "422"):
+    for status in ("401", "403", "404", "409", "413", "422", "429"):
         content = made[status]["content"]
         assert content == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

@@ -5,13 +5,15 @@ Every error pitstop answers is ``application/problem+json`` with the ``Problem``
 statuses an operation lists are derived from the route itself rather than written by hand on
 each one, so a new route is documented by what it declares:
 
-- 401 when it needs a token (it depends on ``get_actor``);
+- 401 when it needs a token (it depends on ``get_actor``), and 429 there too: too many failed
+  authentications from the caller's address;
 - 403 when it checks a role (a ``RoleCheck`` dependency; the same check refuses a token whose
   fabric scope does not cover the change);
 - 404 when it names a resource: a path parameter, or a ``fabric`` or ``device`` query or
   body field;
 - 409 when it changes state (a lifecycle, version or name conflict) or resolves a device by
   name (a name in several fabrics is ``AMBIGUOUS_REFERENCE``);
+- 413 when it takes a body (POST, PUT, PATCH): the body limit answers before any route runs;
 - 422 when it takes a body, a query or a path parameter, or the ``X-Pitstop-Via`` header:
   FastAPI's own 422 (``HTTPValidationError``) is replaced by the problem actually served.
 
@@ -35,6 +37,7 @@ from pitstop.api.problems import MEDIA_TYPE, Problem
 
 PROBLEM_REF = "#/components/schemas/Problem"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODIES = frozenset({"POST", "PUT", "PATCH"})
 # Query parameters and body fields that name a resource the request looks up (may not find).
 REFERENCES = frozenset({"fabric", "fabrics", "device"})
 
@@ -43,7 +46,9 @@ DESCRIPTIONS = {
     403: "The token's role or fabric scope does not allow this",
     404: "A resource named in the request does not exist",
     409: "Conflicts with the current state (status, version, name, or an ambiguous name)",
+    413: "The body is larger than the limit (PITSTOP_MAX_BODY_BYTES, or the import's)",
     422: "The request is not valid; ``errors`` lists each bad field",
+    429: "Too many failed authentications from this address; retry after ``Retry-After``",
 }
 
 
@@ -72,13 +77,15 @@ def problem_statuses(route: APIRoute, method: str) -> set[int]:
     names = {p.alias for p in params}
     out: set[int] = set()
     if get_actor in calls:
-        out.add(401)
+        out |= {401, 429}
     if any(isinstance(c, RoleCheck) for c in calls):
         out.add(403)
     if dependant.path_params or (names | _body_names(dependant)) & REFERENCES:
         out.add(404)
     if method in WRITES or "device" in names:
         out.add(409)
+    if method in BODIES:
+        out.add(413)
     if dependant.body_params or params or get_via in calls:
         out.add(422)
     return out
@@ -114,6 +121,13 @@ def documented(router: APIRouter) -> APIRouter:
                     "WWW-Authenticate": {
                         "description": 'Bearer realm="pitstop"',
                         "schema": {"type": "string"},
+                    }
+                }
+            if code == 429:
+                declared["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds until this address may try again",
+                        "schema": {"type": "integer"},
                     }
                 }
     return router
