@@ -168,8 +168,13 @@ async def test_an_audit_cursor_from_a_listing_still_pages(api: Api) -> None:
         ("GET", "/api/v1/fabrics/dc1%00", {}, "path"),
         ("GET", "/api/v1/devices", {"params": {"q": "a\x00b"}}, "query"),
         ("GET", "/api/v1/devices", {"params": {"selector": "k=a\x00b"}}, "query"),
-        ("POST", "/api/v1/fabrics", {"json": {"name": "nul", "description": "a\x00b"}}, "body"),
-        ("POST", "/api/v1/fabrics", {"json": {"name": "nul", "labels": {"a\x00": "b"}}}, "body"),
+        (
+            "POST",
+            "/api/v1/fabrics",
+            {"json": {"name": "nul", "description": "a\x00b"}},
+            "description",
+        ),
+        ("POST", "/api/v1/fabrics", {"json": {"name": "nul", "labels": {"a\x00": "b"}}}, "labels"),
         ("POST", "/ui/login", {"data": {"token": "a\x00b"}}, "body"),
     ],
 )

@@ -29,8 +29,8 @@ fabrics:
 """
 FAST = {
     "sample_interval_s": 0,
-    "drain": {"poll_interval_s": 0.05},
-    "undrain": {"poll_interval_s": 0.05},
+    "drain": {"poll_interval_s": 0.1},
+    "undrain": {"poll_interval_s": 0.1},
 }
 # Appends its arguments, and whether it saw any PITSTOP_* variable, to the file named first.
 RECORD = (

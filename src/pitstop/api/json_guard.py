@@ -23,70 +23,82 @@ from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.limits import MAX_DEPTH
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text} is out of range; numbers must be finite")
-    return value
+def _constant(text: str) -> float:
+    # Kept as a float so the walk below can name where it stands; refused there.
+    return float(text)
 
 
-def _no_constant(text: str) -> float:
-    raise ValueError(f"{text} is not a number pitstop accepts; numbers must be finite")
+class _Refused(Exception):
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(why)
+        self.field = field
+        self.why = why
 
 
-class _Nul(Exception):
-    pass
+def _field(path: tuple[str | int, ...]) -> str:
+    """``advanced_parameters.drain.timeout_s``, ``items[2].name``: as the API names fields."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out or "body"
 
 
 def depth(value: Any) -> int:
     """How many levels of arrays and objects ``value`` nests (0 for a scalar). Raises
-    ``_Nul`` on a string (or key) holding U+0000, which PostgreSQL's text cannot store."""
+    ``_Refused`` naming the field of a string (or key) holding U+0000, which PostgreSQL's
+    text cannot store, or of a number that is not finite."""
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
     while stack:
-        item, level = stack.pop()
+        item, level, path = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise _Nul
+                raise _Refused(_field(path), "NUL characters are refused")
             continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise _Refused(_field(path), "numbers must be finite (no Infinity, NaN or 1e309)")
+            continue
+        children: list[tuple[Any, tuple[str | int, ...]]]
         if isinstance(item, dict):
-            if any("\x00" in k for k in item):
-                raise _Nul
-            children: Any = item.values()
+            for k in item:
+                if "\x00" in k:
+                    raise _Refused(_field(path), "NUL characters are refused, in keys too")
+            children = [(v, (*path, k)) for k, v in item.items()]
         elif isinstance(item, list):
-            children = item
+            children = [(v, (*path, i)) for i, v in enumerate(item)]
         else:
             continue
         level += 1
         deepest = max(deepest, level)
         if deepest > MAX_DEPTH:
             return deepest
-        stack.extend((child, level) for child in children)
+        stack.extend((child, level, where) for child, where in children)
     return deepest
 
 
 def check(body: bytes) -> None:
-    """Raise ``ValidationFailed`` when ``body`` nests too deeply or holds a non-finite number.
-    A body that is not JSON at all is left to the route, which reports where it breaks."""
+    """Raise ``ValidationFailed`` when ``body`` nests too deeply, holds a non-finite number or
+    a NUL character, naming the field. A body that is not JSON at all is left to the route,
+    which reports where it breaks."""
     too_deep = ValidationFailed(
         f"the JSON body nests deeper than {MAX_DEPTH} levels",
         [FieldError("body", f"nested deeper than {MAX_DEPTH} levels of arrays and objects")],
     )
     try:
-        value = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+        value = json.loads(body, parse_constant=_constant)
     except RecursionError as exc:
         raise too_deep from exc
     except json.JSONDecodeError:
         return
     except ValueError as exc:
-        # Our own refusals of a number, or Python's of an integer of thousands of digits.
+        # Python's refusal of an integer of thousands of digits.
         raise ValidationFailed(str(exc), [FieldError("body", str(exc))]) from exc
     try:
         deepest = depth(value)
-    except _Nul:
+    except _Refused as exc:
         raise ValidationFailed(
-            "the JSON body holds a NUL character (\\u0000)",
-            [FieldError("body", "NUL characters are refused")],
+            f"{exc.field}: {exc.why}", [FieldError(exc.field, exc.why)]
         ) from None
     if deepest > MAX_DEPTH:
         raise too_deep
