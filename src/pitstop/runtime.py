@@ -126,6 +126,8 @@ class Runtime:
         """Run every service in ``services`` while inside; stop them all on the way out."""
         stop = asyncio.Event()
         tasks = [asyncio.create_task(s.run_forever(stop)) for s in self.services]
+        for task, service in zip(tasks, self.services, strict=True):
+            task.add_done_callback(_report(service, stop))
         try:
             yield
         finally:
@@ -135,8 +137,27 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+                # Reported as it ended (``_report``); one failed service must not keep the
+                # others from stopping, nor the drivers and the database from closing.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def _report(service: Service, stop: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
+    """A service that ends before the stop has crashed or given up: the process carries on
+    with the others, so it must at least be told."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        name = type(service).__name__
+        if not stop.is_set():
+            log.error("%s stopped on its own: %s", name, exc or "it returned", exc_info=exc)
+        elif exc is not None:
+            log.error("%s failed while stopping: %s", name, exc, exc_info=exc)
+
+    return done
 
 
 @asynccontextmanager
