@@ -144,8 +144,8 @@ class Runtime:
 
 
 def _report(service: Service, stop: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
-    """A service that ends before the stop has crashed or given up: the process carries on
-    with the others, so it must at least be told."""
+    """A service that ends before the stop has crashed or given up. The process carries on
+    with the others, so the log says so the moment it happens, not at shutdown."""
 
     def done(task: asyncio.Task[None]) -> None:
         if task.cancelled():

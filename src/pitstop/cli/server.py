@@ -1,5 +1,6 @@
-"""``pitstop serve``, ``pitstop demo`` and ``pitstop db upgrade``: the commands that run here
-rather than talk to a server."""
+"""``pitstop serve``, ``pitstop demo``, ``pitstop worker`` and ``pitstop db upgrade``: the
+commands that run here rather than talk to a server. Each builds its process through the
+composition root, ``pitstop.runtime``."""
 
 from __future__ import annotations
 
