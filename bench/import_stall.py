@@ -60,6 +60,7 @@ def serve(mode: str, port: int, db: str) -> None:
     from pitstop.api import import_pool
     from pitstop.api.app import create_app
     from pitstop.api.import_files import Parsed, parse_file
+    from pitstop.runtime import serve_plan, serving
     from pitstop.settings import Settings
 
     async def on_loop(self: Any, text: str, *, fmt: str, fabric: str | None) -> Parsed:
@@ -75,7 +76,8 @@ def serve(mode: str, port: int, db: str) -> None:
     elif mode == "thread":
         import_pool.ImportReader.read = on_thread  # type: ignore[method-assign]
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", bootstrap_token=TOKEN, workers=0)
-    app = create_app(settings, announce=lambda _: None)
+    backend = serving(settings, plan=serve_plan(settings), announce=lambda _: None)
+    app = create_app(settings, backend=backend)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from pitstop.api.app import create_app
 from pitstop.api.startup import seed_demo
 from pitstop.domain.roles import Actor, Role, Via
+from pitstop.runtime import Plan, serving
 from pitstop.settings import Settings
 from pitstop.storage.database import Database
 from pitstop.storage.migrate import upgrade
@@ -83,12 +84,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     path: Path = tmp_path_factory.mktemp("fuzz") / "pitstop.db"
     url = f"sqlite+aiosqlite:///{path}"
     secrets, own = asyncio.run(_prepare(url))
-    app = create_app(
-        Settings(database_url=url, sim_state_dir=path.parent / "sim"),
-        workers=0,
-        background=False,
-        announce=lambda _: None,
-    )
+    settings = Settings(database_url=url, sim_state_dir=path.parent / "sim")
+    backend = serving(settings, plan=Plan(workers=0, fleet=False), announce=lambda _: None)
+    app = create_app(settings, backend=backend)
     yield Fuzzed(app, secrets, own)
     # schemathesis keeps an ASGI app's lifespan running until the process ends; end it here,
     # so the database is closed before the next module.
@@ -112,7 +110,12 @@ CONFIG = SchemathesisConfig.from_dict(
         "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
     }
 )
-schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi(), config=CONFIG)
+schema = schemathesis.openapi.from_dict(
+    create_app(
+        Settings(), backend=serving(Settings(), plan=Plan(workers=0, fleet=False))
+    ).openapi(),
+    config=CONFIG,
+)
 
 
 @schema.parametrize()

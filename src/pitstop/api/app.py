@@ -1,11 +1,16 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: builds the HTTP app, and nothing else.
+
+The app serves from a ``Backend`` (the store and the drivers) that it is given: a store built
+by a test, or the process's runtime, which the composition root (``pitstop/runtime.py``)
+opens when the app starts and closes when it stops. What runs in the background (workers,
+the campaign driver, the epoch ticker, the watchdog) is the root's business, not the app's.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
@@ -30,119 +35,65 @@ from pitstop.api.routers import (
     simulated,
     tokens,
 )
-from pitstop.api.startup import ensure_admin_token, seed_demo
 from pitstop.domain.throttle import FailureThrottle
 from pitstop.drivers.registry import DriverRegistry
-from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
-from pitstop.engine.epochs import EpochTicker
-from pitstop.engine.runner import EngineConfig, Worker
-from pitstop.engine.watchdog import Watchdog
 from pitstop.settings import Settings
-from pitstop.storage.database import Database
-from pitstop.storage.migrate import upgrade
 from pitstop.storage.store import Store
 
-Announce = Callable[[str], None]
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """What the HTTP app serves from."""
+
+    store: Store
+    drivers: DriverRegistry
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(
-        lease_ttl_s=settings.lease_ttl_s,
-        concurrency=settings.worker_concurrency,
-        max_running=settings.max_running,
-        max_running_per_fabric=settings.max_running_per_fabric,
-    )
-
-
-def fleet_tasks(store: Store, settings: Settings, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-    ticker = EpochTicker(
-        store=store, interval_s=settings.epoch_interval_s, keep=settings.map_epochs_kept
-    )
-    watchdog = Watchdog(store=store, interval_s=settings.watchdog_interval_s)
-    return [
-        asyncio.create_task(ticker.run_forever(stop)),
-        asyncio.create_task(watchdog.run_forever(stop)),
-    ]
-
-
-def campaign_driver(store: Store, settings: Settings) -> CampaignDriver:
-    config = CampaignDriverConfig(
-        lease_ttl_s=settings.lease_ttl_s, poll_interval_s=settings.campaign_poll_interval_s
-    )
-    return CampaignDriver(store=store, config=config)
+OpenBackend = Callable[[], AbstractAsyncContextManager[Backend]]
 
 
 def create_app(
     settings: Settings | None = None,
     *,
+    backend: OpenBackend | None = None,
     store: Store | None = None,
     drivers: DriverRegistry | None = None,
-    workers: int | None = None,
-    demo: bool = False,
-    announce: Announce = print,
-    background: bool | None = None,
     import_reader: ImportReader | None = None,
 ) -> FastAPI:
-    """Build the app. Given a ``store`` (tests), it is used as is and no worker runs unless
-    ``workers`` says so; otherwise the app connects to ``settings.database_url`` on start,
-    migrates it, creates the first admin token, and runs ``settings.workers`` job workers.
-    An ``import_reader`` given is shared with other apps and left open."""
+    """Build the app on ``backend``, entered when the app starts and left when it stops.
+
+    Instead, a test may give a ``store`` (used as is) and ``drivers`` (by default the
+    entry-point drivers on the store's clock, closed when the app stops). An
+    ``import_reader`` given is shared with other apps and left open."""
+    if (backend is None) == (store is None):
+        raise TypeError("create_app needs a backend or a store, not both")
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db: Database | None = None
-        live = store
-        if live is None:
-            db = Database.from_url(
-                settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-            )
-            await upgrade(db.engine)
-            live = Store(db)
-            secret = await ensure_admin_token(live, bootstrap=settings.bootstrap_token, always=demo)
-            if demo and await seed_demo(live):
-                announce("Seeded the demo fleet: fabrics dc1 and storage.")
-            if secret and secret != settings.bootstrap_token:
-                announce(f"Admin token (shown once, store it now): {secret}")
-        registry = drivers or DriverRegistry.from_entry_points(
-            clock=live.clock, state_dir=settings.sim_state_dir
+    async def own_store() -> AsyncIterator[Backend]:
+        assert store is not None
+        if drivers is not None:
+            yield Backend(store=store, drivers=drivers)
+            return
+        registry = DriverRegistry.from_entry_points(
+            clock=store.clock, state_dir=settings.sim_state_dir
         )
-        app.state.store = live
-        reader = import_reader or ImportReader(max_rows=settings.max_import_rows)
-        app.state.import_reader = reader
-        app.state.drivers = registry
-        count = workers if workers is not None else (settings.workers if store is None else 0)
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(
-                Worker(store=live, drivers=registry, config=engine_config(settings)).run_forever(
-                    stop
-                )
-            )
-            for _ in range(count)
-        ]
-        # Fleet: the epoch ticker and the watchdog run in every real server (not in tests that
-        # bring their own store, unless they ask).
-        if background if background is not None else store is None:
-            tasks += fleet_tasks(live, settings, stop)
-        if count:
-            # Campaigns are driven wherever jobs run; a lease keeps each with one driver.
-            tasks.append(asyncio.create_task(campaign_driver(live, settings).run_forever(stop)))
         try:
-            yield
+            yield Backend(store=store, drivers=registry)
         finally:
-            stop.set()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await registry.aclose()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            served = await stack.enter_async_context(backend() if backend else own_store())
+            app.state.store = served.store
+            app.state.drivers = served.drivers
+            reader = import_reader or ImportReader(max_rows=settings.max_import_rows)
             if import_reader is None:
-                reader.close()
-            if drivers is None:
-                await registry.aclose()
-            if db is not None:
-                await db.close()
+                stack.callback(reader.close)
+            app.state.import_reader = reader
+            yield
 
     app = FastAPI(
         title="pitstop",

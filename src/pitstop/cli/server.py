@@ -1,5 +1,6 @@
-"""``pitstop serve``, ``pitstop demo`` and ``pitstop db upgrade``: the commands that run here
-rather than talk to a server."""
+"""``pitstop serve``, ``pitstop demo``, ``pitstop worker`` and ``pitstop db upgrade``: the
+commands that run here rather than talk to a server. Each builds its process through the
+composition root, ``pitstop.runtime``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _settings(host: str | None, port: int | None, **overrides: object) -> Settin
 def _run(settings: Settings, *, demo: bool) -> None:
     import uvicorn
 
-    from pitstop.api.app import create_app
+    from pitstop.runtime import server_app
 
     url = f"http://{settings.host}:{settings.port}"
 
@@ -42,16 +43,7 @@ def _run(settings: Settings, *, demo: bool) -> None:
 
     announce(f"pitstop {'demo ' if demo else ''}server on {url}  (API docs: {url}/docs)")
     announce(f"Database: {settings.database_url}")
-    app = create_app(settings, demo=demo, announce=announce)
-    # The web UI sits beside the API (neither imports the other); the server runs both.
-    from pitstop.web.site import mount
-
-    mount(
-        app,
-        session_secret=settings.web_session_secret,
-        public_url=settings.public_url,
-        failures_per_minute=settings.auth_failures_per_minute,
-    )
+    app = server_app(settings, demo=demo, announce=announce)
     announce(f"Web UI: {url}/ui/")
     believe, trusted = proxy(settings)
     uvicorn.run(
@@ -87,40 +79,19 @@ def worker(
     count: Annotated[int, typer.Option(help="Workers in this process")] = 1,
 ) -> None:
     """Run job workers without the API (more capacity next to `pitstop serve`)."""
-    from pitstop.api.app import campaign_driver, engine_config
-    from pitstop.drivers.registry import DriverRegistry
-    from pitstop.engine.runner import Worker
-    from pitstop.storage.database import Database
-    from pitstop.storage.migrate import upgrade
-    from pitstop.storage.store import Store
+    from pitstop.runtime import open_runtime, worker_plan
 
     settings = Settings()
 
     async def run() -> None:
-        db = Database.from_url(settings.database_url)
-        await upgrade(db.engine)
-        store = Store(db)
-        registry = DriverRegistry.from_entry_points(
-            clock=store.clock, state_dir=settings.sim_state_dir
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        typer.echo(f"{count} pitstop worker(s) on {settings.database_url}")
-        try:
-            await asyncio.gather(
-                *(
-                    Worker(
-                        store=store, drivers=registry, config=engine_config(settings)
-                    ).run_forever(stop)
-                    for _ in range(count)
-                ),
-                campaign_driver(store, settings).run_forever(stop),
-            )
-        finally:
-            await registry.aclose()
-            await db.close()
+        async with open_runtime(settings, plan=worker_plan(count)) as runtime:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            typer.echo(f"{count} pitstop worker(s) on {settings.database_url}")
+            async with runtime.running():
+                await stop.wait()
 
     asyncio.run(run())
 
@@ -128,13 +99,13 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to PITSTOP_DATABASE_URL."""
-    from pitstop.storage.database import Database
+    from pitstop.runtime import open_database
     from pitstop.storage.migrate import current_revision, upgrade
 
     settings = Settings()
 
     async def run() -> str | None:
-        db = Database.from_url(settings.database_url)
+        db = open_database(settings)
         try:
             await upgrade(db.engine)
             return await current_revision(db.engine)
