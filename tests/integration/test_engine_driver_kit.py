@@ -1,13 +1,15 @@
 """The engine runs a driver that is not a router, from the shipped kit, with no edit to the
-domain or the engine: the checks and step time limits it declares are the ones applied."""
+domain or the engine: the checks and step time limits it declares are the ones applied, and
+each driver error code leads to what ``drivers/base.py`` says it does."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from engine_support import Engine, build_engine, step, steps
+from engine_support import Engine, build_engine, step, steps, transitions
 
+from pitstop.domain.errors import DeviceUnreachable, DriverError, DriverTimeout, PitstopError
 from pitstop.domain.jobs import Job, JobStatus, JobType
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.profile import DriverProfile
@@ -102,3 +104,49 @@ async def test_a_step_gets_the_time_limit_its_driver_declares(store: Store, cloc
     assert steps(job)["divert"] == "failed"
     assert "step divert timed out after 0.2 s" in (job.error or "")
     assert (await kit.engine.device("leaf5")).status is DeviceStatus.ACTIVATED
+
+
+CODES = [
+    pytest.param(DeviceUnreachable("no answer"), id="DEVICE_UNREACHABLE"),
+    pytest.param(DriverTimeout("no answer in time"), id="DRIVER_TIMEOUT"),
+    pytest.param(DriverError("commit refused"), id="DRIVER_ERROR"),
+]
+
+
+@pytest.mark.parametrize("error", CODES)
+async def test_each_driver_error_fails_the_step_once_and_the_job_rolls_back(
+    kit: Kit, error: PitstopError
+) -> None:
+    leaf = kit.factory.device("leaf6")
+    leaf.faults["apply_maintenance"] = error
+    job = await kit.run_job("leaf6")
+
+    assert job.status is JobStatus.FAILED
+    assert steps(job)["divert"] == "failed"
+    assert (job.error or "").startswith(f"{error.code}: ")
+    # Not retried by the engine: the step ran the call once, then the job was undone.
+    assert leaf.calls.count("apply_maintenance") == 1
+    assert "remove_maintenance" in leaf.calls
+    device = await kit.engine.device("leaf6")
+    assert device.status is DeviceStatus.ACTIVATED
+    assert not device.needs_attention
+    assert transitions(await kit.engine.audit("leaf6")) == [
+        ("activated", "draining"),
+        ("draining", "activated"),
+    ]
+
+
+@pytest.mark.parametrize("error", CODES)
+async def test_each_driver_error_in_the_rollback_leaves_the_device_for_attention(
+    kit: Kit, error: PitstopError
+) -> None:
+    leaf = kit.factory.device("leaf6")
+    leaf.faults["apply_maintenance"] = DriverError("commit refused")
+    leaf.faults["remove_maintenance"] = error
+    job = await kit.run_job("leaf6")
+
+    assert job.status is JobStatus.FAILED
+    device = await kit.engine.device("leaf6")
+    assert device.status is DeviceStatus.ERROR
+    assert device.needs_attention
+    assert error.code in (device.attention_reason or "")
