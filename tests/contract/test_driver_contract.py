@@ -1,224 +1,56 @@
-"""The contract every driver keeps, because the engine relies on it.
+"""Every driver pitstop ships keeps the driver contract (``pitstop.drivers.testing``), and
+so does the kit's own fake, a device that is not a router.
 
-Written against the ``Driver`` protocol only, through the ``contract_driver`` harness (see
-``conftest.py``), so the FRR driver and any later one run the very same tests. The numbers
-are the engine's defaults: a drain is verified when transit traffic is at most
-``max_residual_pps`` (10 pps), and traffic that came back is well above that.
+Each class runs the shipped ``DriverContract`` over one harness, exactly as a driver from
+another distribution would run it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from frr_lab import FrrLab, frr_harness
 
-from pitstop.domain.errors import DeviceUnreachable, DriverError
-from pitstop.domain.metrics import TrafficSample
-from pitstop.domain.parameters import Drain
-from pitstop.drivers.base import ConfigRestorer, Driver, Restoration
-
-if TYPE_CHECKING:  # conftest modules are not importable by name at run time
-    from conftest import DriverHarness
-
-MAX_RESIDUAL_PPS = Drain().max_residual_pps
-NO_OPTIONS: dict[str, object] = {}
+from pitstop.drivers.testing import (
+    DriverContract,
+    DriverHarness,
+    fake_harness,
+    simulated_harness,
+)
 
 
-def test_the_default_residual_is_what_the_contract_assumes() -> None:
-    assert MAX_RESIDUAL_PPS == 10.0
+class TestSimulated(DriverContract):
+    @pytest.fixture
+    async def harness(self) -> AsyncIterator[DriverHarness]:
+        async with simulated_harness() as h:
+            yield h
 
 
-async def test_the_driver_satisfies_the_protocol(contract_driver: DriverHarness) -> None:
-    assert isinstance(contract_driver.driver, Driver)
+class TestSimulatedStateDir(DriverContract):
+    """The same driver keeping its state in files, as the crash tests run it."""
+
+    @pytest.fixture
+    async def harness(self, tmp_path: Path) -> AsyncIterator[DriverHarness]:
+        async with simulated_harness(state_dir=tmp_path / "sim-state") as h:
+            yield h
 
 
-async def test_capabilities_name_at_least_one_diversion(contract_driver: DriverHarness) -> None:
-    caps = contract_driver.driver.capabilities
-    assert caps.diversions, "a driver must offer at least one diversion method"
-    assert all(isinstance(m, str) and m for m in caps.diversions)
+class TestFake(DriverContract):
+    """The kit's fake load balancer: no BGP peers, its own check, its own time limits."""
+
+    @pytest.fixture
+    async def harness(self) -> AsyncIterator[DriverHarness]:
+        async with fake_harness() as h:
+            yield h
 
 
-async def test_facts_name_the_host(contract_driver: DriverHarness) -> None:
-    facts = await contract_driver.driver.facts()
-    assert facts.hostname.strip()
+@pytest.mark.lab
+class TestFrr(DriverContract):
+    """A real FRR router in a network-namespace lab (root and FRR; required in CI)."""
 
-
-async def test_health_is_an_aware_timestamped_sample_with_peers(
-    contract_driver: DriverHarness,
-) -> None:
-    sample = await contract_driver.driver.health()
-    assert sample.at.tzinfo is not None
-    assert sample.at.utcoffset() == timedelta(0)
-    assert sample.bgp_peers, "a healthy device reports its BGP peers"
-    assert all(p.up for p in sample.bgp_peers)
-
-
-async def test_backup_config_is_restored_exactly(contract_driver: DriverHarness) -> None:
-    driver = contract_driver.driver
-    before = await driver.backup_config()
-    assert before.strip()
-    applied = await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    assert applied.changed
-    await driver.remove_maintenance(method=None, options=NO_OPTIONS)
-    assert await driver.backup_config() == before
-
-
-async def test_applying_twice_changes_the_device_once(contract_driver: DriverHarness) -> None:
-    driver = contract_driver.driver
-    first = await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    during = await driver.backup_config()
-    second = await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    assert (first.changed, second.changed) == (True, False)
-    assert first.method == second.method == driver.capabilities.diversions[0]
-    assert await driver.backup_config() == during
-
-
-async def test_removing_from_a_clean_device_changes_nothing(
-    contract_driver: DriverHarness,
-) -> None:
-    driver = contract_driver.driver
-    before = await driver.backup_config()
-    result = await driver.remove_maintenance(method=None, options=NO_OPTIONS)
-    assert result.changed is False
-    assert await driver.backup_config() == before
-
-
-async def test_removing_twice_changes_the_device_once(contract_driver: DriverHarness) -> None:
-    driver = contract_driver.driver
-    await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    first = await driver.remove_maintenance(method=None, options=NO_OPTIONS)
-    second = await driver.remove_maintenance(method=None, options=NO_OPTIONS)
-    assert (first.changed, second.changed) == (True, False)
-
-
-async def test_every_advertised_method_applies_and_restores(
-    contract_driver: DriverHarness,
-) -> None:
-    driver = contract_driver.driver
-    before = await driver.backup_config()
-    for method in driver.capabilities.diversions:
-        applied = await driver.apply_maintenance(method=method, options=NO_OPTIONS)
-        assert (applied.changed, applied.method) == (True, method)
-        removed = await driver.remove_maintenance(method=method, options=NO_OPTIONS)
-        assert removed.changed
-        assert await driver.backup_config() == before, method
-
-
-async def test_an_unknown_method_is_a_driver_error(contract_driver: DriverHarness) -> None:
-    driver = contract_driver.driver
-    before = await driver.backup_config()
-    with pytest.raises(DriverError):
-        await driver.apply_maintenance(method="no-such-diversion", options=NO_OPTIONS)
-    assert await driver.backup_config() == before
-
-
-async def test_traffic_drains_below_the_residual_within_settle_time(
-    contract_driver: DriverHarness,
-) -> None:
-    h = contract_driver
-    if not h.driver.capabilities.measures_traffic:
-        pytest.skip(f"{h.kind} does not measure traffic")
-    before = await h.driver.traffic()
-    assert before.transit_pps > 10 * MAX_RESIDUAL_PPS, "the device must carry traffic first"
-    await h.driver.apply_maintenance(method=None, options=NO_OPTIONS)
-
-    drained = await h.eventually(
-        h.driver.traffic, lambda t: t.transit_pps <= MAX_RESIDUAL_PPS, within=h.settle_s
-    )
-    assert isinstance(drained, TrafficSample)
-    assert drained.transit_pps <= MAX_RESIDUAL_PPS
-    assert drained.at.tzinfo is not None
-
-
-async def test_after_removal_the_device_is_restored_and_carries_traffic(
-    contract_driver: DriverHarness,
-) -> None:
-    h = contract_driver
-    await h.driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    await h.eventually(
-        h.driver.traffic, lambda t: t.transit_pps <= MAX_RESIDUAL_PPS, within=h.settle_s
-    )
-    await h.driver.remove_maintenance(method=None, options=NO_OPTIONS)
-
-    restored = await h.eventually(h.driver.verify_restored, lambda r: r.ok, within=h.settle_s)
-    assert isinstance(restored, Restoration)
-    assert restored.ok, restored.detail
-    if h.driver.capabilities.measures_traffic:
-        traffic = await h.eventually(
-            h.driver.traffic,
-            lambda t: t.transit_pps > 10 * MAX_RESIDUAL_PPS,
-            within=h.settle_s,
-        )
-        assert traffic.transit_pps > 10 * MAX_RESIDUAL_PPS
-
-
-async def test_a_diverted_device_is_not_restored(contract_driver: DriverHarness) -> None:
-    h = contract_driver
-    await h.driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    await h.advance(h.settle_s)
-    assert (await h.driver.verify_restored()).ok is False
-
-
-async def test_an_unreachable_device_raises_device_unreachable(
-    contract_driver: DriverHarness,
-) -> None:
-    driver = contract_driver.unreachable()
-    with pytest.raises(DeviceUnreachable):
-        await driver.health()
-    with pytest.raises(DeviceUnreachable):
-        await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    await driver.close()  # closing a dead device never raises
-
-
-async def test_close_is_idempotent(contract_driver: DriverHarness) -> None:
-    await contract_driver.driver.close()
-    await contract_driver.driver.close()
-
-
-# --- putting a configuration back (``ConfigRestorer``) --------------------------------------
-# Optional in the protocol, but every driver pitstop ships implements it: a campaign's
-# rollback and ``maintenance exit --revert-config`` depend on it.
-
-
-def _restorer(harness: DriverHarness) -> ConfigRestorer:
-    driver = harness.driver
-    assert isinstance(driver, ConfigRestorer), f"{harness.kind} cannot restore a configuration"
-    assert harness.drift is not None, f"the {harness.kind} harness cannot change a config"
-    return driver
-
-
-async def test_a_changed_config_is_put_back_exactly(contract_driver: DriverHarness) -> None:
-    driver = _restorer(contract_driver)
-    before = await driver.backup_config()
-    assert contract_driver.drift is not None
-    await contract_driver.drift()
-    assert await driver.backup_config() != before
-    restored = await driver.restore_config(before)
-    assert restored.changed and restored.detail
-    assert await driver.backup_config() == before
-    again = await driver.restore_config(before)
-    assert not again.changed, "restoring the config it already has must change nothing"
-    assert await driver.backup_config() == before
-
-
-async def test_a_change_made_in_maintenance_is_reverted_keeping_the_diversion(
-    contract_driver: DriverHarness,
-) -> None:
-    """What the engine does when it reverts an action's change: back to the configuration
-    right after the diversion, still diverted; removing the diversion then gives the
-    pre-maintenance configuration."""
-    driver = _restorer(contract_driver)
-    before = await driver.backup_config()
-    await driver.apply_maintenance(method=None, options=NO_OPTIONS)
-    diverted = await driver.backup_config()
-    assert contract_driver.drift is not None
-    await contract_driver.drift()
-    assert (await driver.restore_config(diverted)).changed
-    assert await driver.backup_config() == diverted
-    drained = await contract_driver.eventually(
-        driver.traffic, lambda s: s.transit_pps <= MAX_RESIDUAL_PPS, contract_driver.settle_s
-    )
-    assert drained.transit_pps <= MAX_RESIDUAL_PPS, "the restore removed the diversion"
-    assert (await driver.remove_maintenance(method=None, options=NO_OPTIONS)).changed
-    assert await driver.backup_config() == before
+    @pytest.fixture
+    async def harness(self, frr_contract_lab: FrrLab) -> AsyncIterator[DriverHarness]:
+        async with frr_harness(frr_contract_lab) as h:
+            yield h

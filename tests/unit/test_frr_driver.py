@@ -264,7 +264,7 @@ async def test_the_local_transport_feeds_input_on_stdin() -> None:
 
 
 def test_the_credentials_reference_is_resolved_without_leaking_it() -> None:
-    from pitstop.drivers.frr.ssh import resolve_credentials
+    from pitstop.drivers.transports.ssh import resolve_credentials
 
     assert resolve_credentials("env:PW", {"PW": "s3cret"})["password"] == "s3cret"
     with pytest.raises(DriverError) as err:

@@ -1,7 +1,7 @@
-"""The frr driver's SSH transport against a real SSH server on loopback (asyncssh's own
-server, running each command in a local shell where ``vtysh`` is a stand-in script): key and
-password credentials, errors mapped to the driver's codes, and a driver reading a router
-through it."""
+"""The shared SSH transport, as the frr driver uses it, against a real SSH server on loopback
+(asyncssh's own server, running each command in a local shell where ``vtysh`` is a stand-in
+script): key and password credentials, errors mapped to the driver's codes, and a driver
+reading a router through it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pitstop.domain.errors import DeviceUnreachable, DriverError
 from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.drivers.frr import FrrDriverFactory
-from pitstop.drivers.frr.ssh import SshTransport
+from pitstop.drivers.transports.ssh import SshTransport
 
 SAMPLES = Path(__file__).parent / "frr_samples"
 PASSWORD = "correct horse"

@@ -7,6 +7,10 @@ run to the next and an operator can find the line they look for. Messages name t
 interfaces and daemons at fault, because "bgp_down_peers: fail" alone sends someone to the
 device to find out which.
 
+Which checks apply is the driver's to declare (``DriverProfile``): a built-in check it does
+not declare is skipped, saying so, and the checks it judges itself (``HealthSample.checks``)
+follow the built-in ones, in the order it declared them.
+
 Absolute checks (peers, CPU, memory, alarms, daemons) read the latest sample. Interface errors
 and drops are judged as *rates* over the window between two samples: raw counters only ever
 grow, and a link that had a bad day last year would fail forever.
@@ -19,20 +23,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pitstop.domain.metrics import BgpPeer, HealthSample, InterfaceRates
+from pitstop.domain.metrics import BgpPeer, HealthSample, InterfaceRates, ReportedCheck
 from pitstop.domain.parameters import AdvancedParameters, Checks, MaxRate
+from pitstop.domain.profile import BUILTIN_CHECKS, DriverProfile
 
-# The order results come in; also the names the API and the job log use.
-CHECK_ORDER: tuple[str, ...] = (
-    "bgp_down_peers",
-    "bgp_flaps",
-    "cpu_idle",
-    "memory",
-    "interface_errors",
-    "interface_drops",
-    "alarms",
-    "daemons",
-)
+# The order built-in results come in; also the names the API and the job log use.
+CHECK_ORDER: tuple[str, ...] = BUILTIN_CHECKS
+ROUTER = DriverProfile()
 
 
 class CheckStatus(enum.StrEnum):
@@ -265,10 +262,28 @@ def _rate_results(
     )
 
 
+def _reported(name: str, latest: HealthSample) -> CheckResult:
+    found: ReportedCheck | None = next((c for c in latest.checks if c.name == name), None)
+    if found is None:
+        return CheckResult(name, CheckStatus.WARN, None, None, "the driver did not report it")
+    try:
+        status = CheckStatus(found.status)
+    except ValueError:
+        status = CheckStatus.WARN
+        return CheckResult(
+            name, status, found.observed, found.threshold, f"unknown status {found.status!r}"
+        )
+    return CheckResult(name, status, found.observed, found.threshold, found.message)
+
+
 def evaluate(
-    first: HealthSample, second: HealthSample | None, params: AdvancedParameters
+    first: HealthSample,
+    second: HealthSample | None,
+    params: AdvancedParameters,
+    profile: DriverProfile = ROUTER,
 ) -> list[CheckResult]:
-    """Every check, in ``CHECK_ORDER``; a disabled check is there too, as a skip."""
+    """Every built-in check, in ``CHECK_ORDER``, then the driver's own ones in the order it
+    declared them; a disabled check, or one the driver does not report, is there as a skip."""
     checks = params.checks
     latest = second if second is not None else first
     errors, drops = _rate_results(checks, first, second)
@@ -284,9 +299,15 @@ def evaluate(
         "daemons": (checks.daemons.enabled, _daemons(latest)),
     }
     results: list[CheckResult] = []
+    applies = set(profile.checks)
     for name in CHECK_ORDER:
         enabled, result = computed[name]
-        results.append(result if enabled else skipped(name, "disabled"))
+        if name not in applies:
+            result = skipped(name, "not reported by this driver")
+        elif not enabled:
+            result = skipped(name, "disabled")
+        results.append(result)
+    results += [_reported(name, latest) for name in profile.own_checks]
     return results
 
 

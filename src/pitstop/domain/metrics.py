@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pitstop.domain.profile import DriverProfile
+
 
 @dataclass(frozen=True, slots=True)
 class BgpPeer:
@@ -45,6 +47,19 @@ class Alarm:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedCheck:
+    """A check the driver judged itself (one of its profile's ``own_checks``): a load
+    balancer's backends in service, a host's services running. ``status`` is ``pass``,
+    ``warn`` or ``fail``; ``message`` names what is at fault, for the job log."""
+
+    name: str
+    status: str
+    message: str
+    observed: int | float | str | None = None
+    threshold: int | float | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSample:
     """One reading of a device's health. ``None`` means the driver cannot measure it."""
 
@@ -57,6 +72,7 @@ class HealthSample:
     daemons: Mapping[str, bool] = field(default_factory=dict)
     routes: tuple[str, ...] | None = None  # prefixes in the device's table, when known
     extra: Mapping[str, Any] = field(default_factory=dict)
+    checks: tuple[ReportedCheck, ...] = ()  # the driver's own checks, judged by the driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,8 @@ class Capabilities:
     measures_traffic: bool = True
     drained_signal: bool = False
     config_backup: bool = True
+    # The checks and step time limits of this driver's devices (a router's by default).
+    profile: DriverProfile = field(default_factory=DriverProfile)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,15 @@ Rules every implementation follows, because the engine depends on them:
 * Every method is a coroutine (except ``DriverFactory.open``, which must not do I/O: it only
   binds a device to the factory's shared resources; connecting happens on the first call).
 * Every failure surfaces as ``DeviceUnreachable``, ``DriverTimeout`` or ``DriverError`` from
-  ``pitstop.domain.errors``. The engine retries, rolls back or marks the device for attention
-  by those codes, and a stray ``OSError`` would bypass all of that.
+  ``pitstop.domain.errors``. The engine treats the three alike and never repeats the call by
+  itself: the step fails with the error's code and message (``DRIVER_TIMEOUT: ...``), then
+  the job is undone. Before the diversion nothing needs undoing and the device stays
+  activated; after it, the diversion is removed (or put back, for a deactivation); when that
+  undo fails too, the device goes to ``error`` with ``needs_attention``, the reason naming the
+  code. A person then retries the job. Any other exception takes the same path under the code
+  ``INTERNAL``, with a traceback in the server log, so an operator cannot tell a device that
+  refused from a driver bug: map every failure. (A transport may retry below the driver, as
+  the SSH transport reopens a dropped connection once, but only where repeating is safe.)
 * ``apply_maintenance`` and ``remove_maintenance`` are idempotent. After a crash the engine
   cannot know whether its last call reached the device, so it repeats it; the repeat must
   report ``changed=False`` and leave the device exactly as the first call left it.

@@ -32,6 +32,7 @@ from pitstop.domain.metrics import (
     InterfaceCounters,
     TrafficSample,
 )
+from pitstop.domain.profile import BUILTIN_CHECKS, DriverProfile
 from pitstop.drivers.base import Clock, ConfigRestore, DiversionResult, Restoration
 from pitstop.drivers.simulated_model import (
     DIVERSION_LINES,
@@ -61,8 +62,14 @@ __all__ = [
 Sleep = Callable[[float], Awaitable[None]]
 State = dict[str, Any]
 
+# The simulator stands in for a router (in the demo and the tests), so it declares a
+# router's checks and the frr driver's limits: a job times out on it as it would in production.
+PROFILE = DriverProfile(checks=BUILTIN_CHECKS, step_timeouts={"config_check": 600})
 CAPABILITIES = Capabilities(
-    diversions=tuple(DIVERSION_LINES), measures_traffic=True, drained_signal=False
+    diversions=tuple(DIVERSION_LINES),
+    measures_traffic=True,
+    drained_signal=False,
+    profile=PROFILE,
 )
 RESTORED_LEVEL = 0.9  # verify_restored wants 90 % of the usual traffic back
 

@@ -117,7 +117,7 @@ async def health(ctx: StepContext) -> dict[str, Any]:
     else:
         second_or_none = second
         rates = interface_rates(first, second)
-    results = evaluate(first, second_or_none, ctx.params)
+    results = evaluate(first, second_or_none, ctx.params, ctx.driver.capabilities.profile)
     verdict = overall(results)
     for r in results:
         if r.status is CheckStatus.SKIP:

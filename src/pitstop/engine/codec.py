@@ -13,6 +13,7 @@ from pitstop.domain.metrics import (
     HealthSample,
     InterfaceCounters,
     InterfaceRates,
+    ReportedCheck,
     Snapshot,
 )
 
@@ -44,6 +45,7 @@ def health_from_json(data: dict[str, Any]) -> HealthSample:
         daemons=dict(data.get("daemons", {})),
         routes=tuple(routes) if routes is not None else None,
         extra=dict(data.get("extra", {})),
+        checks=tuple(ReportedCheck(**c) for c in data.get("checks", ())),
     )
 
 

@@ -313,9 +313,9 @@ class Worker:
                 )
                 return
             try:
-                output = await self._timed(
-                    ctx, run, step_def.run, step_def.expected_s, step_def.timeout_s
-                )
+                # The driver may need longer (or less) than the engine's default limit.
+                limit = ctx.driver.capabilities.profile.timeout_s(step.name, step_def.timeout_s)
+                output = await self._timed(ctx, run, step_def.run, step_def.expected_s, limit)
             except LeaseLost:
                 raise
             except StepCancelled:
@@ -345,7 +345,8 @@ class Worker:
         task: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(step(ctx))
         run.step = task
         cancelled = asyncio.ensure_future(run.cancel.wait())
-        warn_after = 2 * expected_s
+        # A limit shorter than twice the expected time (a driver may declare one) still holds.
+        warn_after = min(2 * expected_s, timeout_s)
 
         async def wait(seconds: float) -> bool:
             """True when the step ended; raises when its job was cancelled first."""
@@ -360,7 +361,7 @@ class Worker:
 
         try:
             done = await wait(warn_after)
-            if not done:
+            if not done and warn_after < timeout_s:
                 await ctx.warn(
                     f"step {ctx.step} is taking longer than twice its expected {expected_s:g} s"
                 )

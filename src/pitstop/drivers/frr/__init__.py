@@ -1,6 +1,6 @@
 """The ``frr`` driver: FRRouting routers through vtysh, locally or over SSH.
 
-``transport`` runs commands (``ssh`` is the SSH flavour and the only importer of asyncssh),
+``transport`` builds vtysh commands for the shared ``pitstop.drivers.transports`` (local or SSH),
 ``parsing`` reads FRR's JSON and the kernel's counters, ``diversion`` turns a diversion method
 into configuration, ``restore`` puts a whole configuration back with frr-reload, ``driver``
 keeps the driver contract with them, and ``factory`` opens a driver for a device's connection.

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pitstop.domain.errors import DriverError, DriverTimeout
 from pitstop.domain.inventory import Device
 from pitstop.domain.metrics import Capabilities, Facts, HealthSample, TrafficSample
+from pitstop.domain.profile import BUILTIN_CHECKS, DriverProfile
 from pitstop.drivers.base import Clock, ConfigRestore, DiversionResult, Restoration
 from pitstop.drivers.frr import diversion, parsing, restore
 from pitstop.drivers.frr.transport import Transport, vtysh
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 
 Sleep = Callable[[float], Awaitable[None]]
 
+# A router: every built-in check applies. Checking the configuration may run frr-reload twice
+# (up to 120 s each), wait for bgpd to come back, and read around them.
+PROFILE = DriverProfile(checks=BUILTIN_CHECKS, step_timeouts={"config_check": 600})
 DEFAULT_WINDOW_S = 1.0
 DAEMON_WAIT_S = 20.0
 EXPECTED_DAEMONS = ("zebra", "bgpd")
@@ -92,7 +96,9 @@ class FrrDriver:
             "rundir", f"/var/run/frr/{pathspace}" if pathspace else "/var/run/frr"
         )
         self.frr_reload = device.connection.options.get("frr_reload", restore.DEFAULT_FRR_RELOAD)
-        self._caps = Capabilities(diversions=diversion.methods_for(labels), measures_traffic=True)
+        self._caps = Capabilities(
+            diversions=diversion.methods_for(labels), measures_traffic=True, profile=PROFILE
+        )
         self._backup: str | None = None
         self._applied: set[str] = set()
         self._bgpd_pid: str | None = None

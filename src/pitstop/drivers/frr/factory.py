@@ -54,7 +54,7 @@ class FrrDriverFactory:
     def _transport(self, device: Device, host: str | None, netns: str | None) -> Transport:
         if host is None:
             return LocalTransport(netns=netns)
-        from pitstop.drivers.frr.ssh import SshTransport  # asyncssh only when SSH is used
+        from pitstop.drivers.transports.ssh import SshTransport  # asyncssh only when SSH is used
 
         opts = device.connection.options
         return SshTransport(

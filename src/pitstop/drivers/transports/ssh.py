@@ -1,11 +1,11 @@
-"""The SSH transport of the ``frr`` driver, and the only module of pitstop that imports
-asyncssh.
+"""The SSH command transport, shared by every driver that reaches its device over SSH, and
+the only module of pitstop that imports asyncssh.
 
 The device's ``connection`` gives ``host``, ``port`` (22) and ``credentials_ref``; its
 ``options`` give ``username`` (default ``pitstop``), ``known_hosts`` (a file; ``none`` turns
 host-key checking off, for labs only) and ``sudo`` (``true`` runs every command through
-``sudo -n``, since vtysh needs the ``frrvty`` group or root). The credentials reference is
-resolved here, at the first connection, and never stored anywhere else:
+``sudo -n``, e.g. for FRR's vtysh, which needs the ``frrvty`` group or root). The credentials
+reference is resolved here, at the first connection, and never stored anywhere else:
 
 * ``env:VAR`` — the variable holds a password, or a private key when it starts with
   ``-----BEGIN``;
@@ -28,7 +28,7 @@ from typing import Any
 import asyncssh
 
 from pitstop.domain.errors import DeviceUnreachable, DriverError, DriverTimeout
-from pitstop.drivers.frr.transport import DEFAULT_TIMEOUT_S, classify
+from pitstop.drivers.transports.command import DEFAULT_TIMEOUT_S, UNREACHABLE_MARKERS, classify
 
 
 def resolve_credentials(ref: str | None, env: Mapping[str, str]) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def resolve_credentials(ref: str | None, env: Mapping[str, str]) -> dict[str, An
 
 
 class SshTransport:
-    """Commands on a remote router over one reused SSH connection."""
+    """Commands on a remote host over one reused SSH connection."""
 
     def __init__(
         self,
@@ -68,12 +68,14 @@ class SshTransport:
         known_hosts: str | None = None,
         sudo: bool = False,
         env: Mapping[str, str] | None = None,
+        unreachable: Sequence[str] = UNREACHABLE_MARKERS,
     ) -> None:
         self.host, self.port, self.username = host, port, username
         self._ref = credentials_ref
         self._known_hosts = known_hosts
         self._sudo = sudo
         self._env = env if env is not None else os.environ
+        self._unreachable = tuple(unreachable)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
 
@@ -123,7 +125,8 @@ class SshTransport:
                     raise DeviceUnreachable(f"{self.where}: {exc}") from exc
                 continue
             out, err = str(result.stdout or ""), str(result.stderr or "")
-            classify(self.where, list(argv), result.exit_status or 0, out, err)
+            code = result.exit_status or 0
+            classify(self.where, list(argv), code, out, err, unreachable=self._unreachable)
             return out
         raise DeviceUnreachable(f"{self.where}: connection lost")  # not reached
 
