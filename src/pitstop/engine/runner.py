@@ -166,7 +166,10 @@ class Worker:
         job, device, fabric_params = await self.store.leases.start(job_id)
         assert self.clock is not None
         try:
-            params = resolve(dict(fabric_params), dict(job.params.get("advanced_parameters", {})))
+            # Resolved at submit; only a job stored before that was kept resolves here.
+            params = job.request.effective or resolve(
+                dict(fabric_params), dict(job.request.overrides)
+            )
             driver = self.drivers.open(device)
         except Exception as exc:  # unknown driver, bad parameters: nothing can run
             await self._fail_unopened(job_id, epoch, exc)

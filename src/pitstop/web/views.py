@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitstop.domain.audit import AuditEntry
+from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Step
+from pitstop.domain.parameters import resolve
 from pitstop.storage.store import Unit
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -141,8 +143,19 @@ def drain_of(job: Job, events: Sequence[Event]) -> Drain | None:
         for e in events
         if e.step == "verify_drain" and "transit_pps" in e.data and "elapsed_s" in e.data
     ]
-    limit = job.params.get("advanced_parameters", {}).get("drain", {}).get("max_residual_pps")
-    return Drain(live, float(limit) if limit is not None else None, False) if live or step else None
+    return Drain(live, drain_limit(job), False) if live or step else None
+
+
+def drain_limit(job: Job) -> float:
+    """The residual traffic the job's drain must get under: the limit its parameters,
+    resolved at submit, give the engine. A job stored before they were kept shows its
+    overrides over the built-in defaults (what it showed then)."""
+    if job.request.effective is not None:
+        return job.request.effective.drain.max_residual_pps
+    try:
+        return resolve(dict(job.request.overrides)).drain.max_residual_pps
+    except ValidationFailed:
+        return resolve().drain.max_residual_pps
 
 
 def summarise_problems(job: Job) -> list[str]:
