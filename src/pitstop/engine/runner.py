@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pitstop.domain.errors import PitstopError
+from pitstop.domain.errors import PitstopError, WorkflowChanged
 from pitstop.domain.jobs import JobStatus, Level, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
@@ -265,7 +265,15 @@ class Worker:
 
     async def _steps(self, ctx: StepContext, run: _Run) -> None:
         job = ctx.job
-        defs = steps_for(job.type, job.mode)
+        # Steps are matched by name, never by position: a job keeps the plan it was queued
+        # with, so a step added to the workflow since is not run, and one removed since fails
+        # the job cleanly (``WORKFLOW_CHANGED``) instead of raising on every claim.
+        defs = {d.name: d for d in steps_for(job.type, job.mode)}
+        gone = [
+            s.name
+            for s in job.steps
+            if s.status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) and s.name not in defs
+        ]
         total = sum(s.expected_s for s in job.steps) or 1.0
         done = sum(
             s.expected_s
@@ -298,7 +306,8 @@ class Worker:
         # The step that just ended, written together with the start of the next one: one
         # transaction per step.
         ended: StepEnd | None = None
-        for idx, (step_def, step) in enumerate(zip(defs, job.steps, strict=True)):
+        for step in job.steps:
+            idx = step.idx
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 ctx.outputs[step.name] = step.output
                 continue
@@ -315,6 +324,12 @@ class Worker:
                     ctx, at_step=step.name, cancelled=True, reason="cancelled"
                 )
                 return
+            if gone:
+                # Before any step of the changed plan runs: nothing is done that the job
+                # could not finish.
+                await self._step_failed(ctx, idx, _workflow_changed(job.type.value, gone))
+                return
+            step_def = defs[step.name]
             try:
                 output = await self._timed(
                     ctx, run, step_def.run, step_def.expected_s, step_def.timeout_s
@@ -422,6 +437,14 @@ async def _interrupted(task: asyncio.Future[Any]) -> None:
     await asyncio.wait({task})
     if not task.cancelled():
         task.exception()  # retrieved: the step's own error no longer matters
+
+
+def _workflow_changed(workflow: str, gone: list[str]) -> WorkflowChanged:
+    names = ", ".join(gone)
+    return WorkflowChanged(
+        f"this job was queued with step(s) {names}, which {workflow} no longer has; "
+        "submit a new job to run the workflow as it is now"
+    )
 
 
 def _result(ctx: StepContext) -> dict[str, Any]:
