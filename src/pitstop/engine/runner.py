@@ -37,6 +37,13 @@ from pitstop.domain.jobs import JobStatus, Level, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Actor, Role, Via
+from pitstop.domain.step_outputs import (
+    HEALTH_STEPS,
+    DrainKey,
+    HealthKey,
+    StepName,
+    ValidateKey,
+)
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.context import Sleep, StepContext, StepFailed
 from pitstop.engine.workflows import compensate, steps_for
@@ -450,17 +457,20 @@ def _workflow_changed(workflow: str, gone: list[str]) -> WorkflowChanged:
 def _result(ctx: StepContext) -> dict[str, Any]:
     """The parts of the step outputs a person looks at first."""
     out: dict[str, Any] = {"device": ctx.device.name, "status": ctx.device.status.value}
-    for key in ("health", "post_health"):
+    for key in HEALTH_STEPS:
         if key in ctx.outputs:
-            out["checks"] = ctx.outputs[key].get("checks", [])
-            out["overall"] = ctx.outputs[key].get("overall")
-    if "validate" in ctx.outputs and "redundancy" in ctx.outputs["validate"]:
-        out["redundancy"] = ctx.outputs["validate"]["redundancy"]
-    if "verify_drain" in ctx.outputs:
-        drain = ctx.outputs["verify_drain"]
-        out["drain"] = {k: drain.get(k) for k in ("seconds", "residual_pps", "limit_pps")}
-    if "compare" in ctx.outputs:
-        out["diff"] = ctx.outputs["compare"]
-    if "verdict" in ctx.outputs:
-        out["verdict"] = ctx.outputs["verdict"]
+            out["checks"] = ctx.outputs[key].get(HealthKey.CHECKS, [])
+            out["overall"] = ctx.outputs[key].get(HealthKey.OVERALL)
+    validate = ctx.outputs.get(StepName.VALIDATE, {})
+    if ValidateKey.REDUNDANCY in validate:
+        out["redundancy"] = validate[ValidateKey.REDUNDANCY]
+    if StepName.VERIFY_DRAIN in ctx.outputs:
+        drain = ctx.outputs[StepName.VERIFY_DRAIN]
+        out["drain"] = {
+            k: drain.get(k) for k in (DrainKey.SECONDS, DrainKey.RESIDUAL_PPS, DrainKey.LIMIT_PPS)
+        }
+    if StepName.COMPARE in ctx.outputs:
+        out["diff"] = ctx.outputs[StepName.COMPARE]
+    if StepName.VERDICT in ctx.outputs:
+        out["verdict"] = ctx.outputs[StepName.VERDICT]
     return out
