@@ -17,6 +17,7 @@ from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Via
 from pitstop.storage.store import Store
 from pitstop.storage.tables import JobRow
+from pitstop.web import views
 
 
 @pytest.fixture
@@ -200,3 +201,19 @@ async def test_a_job_stored_before_its_parameters_were_kept_still_reads_and_runs
     done = await engine.job(job.id)
     assert done.status is JobStatus.SUCCEEDED, done.error
     assert step(done, "verify_drain").output["limit_pps"] == 40
+
+
+async def test_the_drain_chart_shows_the_limit_the_engine_holds_the_job_to(
+    engine: Engine,
+) -> None:
+    # The limit comes from the fabric's default alone: the job overrides nothing of the drain.
+    await set_fabric_defaults(engine, {"drain": {"max_residual_pps": 50}})
+    queued = await engine.submit("leaf1")
+    drain = views.drain_of(queued, [])
+    assert drain is not None and drain.limit == 50
+    await set_fabric_defaults(engine, {"drain": {"max_residual_pps": 5}})
+    assert await engine.run() == 1
+    done = await engine.job(queued.id)
+    drain = views.drain_of(done, await engine.events(done.id))
+    assert drain is not None and drain.done
+    assert drain.limit == step(done, "verify_drain").output["limit_pps"] == 50

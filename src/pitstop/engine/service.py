@@ -4,7 +4,12 @@ Queueing a job takes the device's lock in the same transaction, so two requests 
 start work on one device. A device in maintenance accepts only deactivation and health checks
 (``DEVICE_UNDER_MAINTENANCE``); a device with a job gives ``DEVICE_BUSY``. An
 ``expected_end`` must be an aware time in the future: the watchdog compares it with the clock,
-and a naive time would mean something else on every machine.
+and a naive time would mean something else on every machine. Taking a device out of service
+needs a reason, and an activation after a test run needs that test run passed and still the
+device's latest job (``activate_tested``). These rules are here, not in a client, so the API,
+the web and campaigns all meet the same ones.
+
+The job's parameters are resolved here, once, and stored with it (``JobRequest``).
 """
 
 from __future__ import annotations
