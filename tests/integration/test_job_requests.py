@@ -4,17 +4,23 @@ not stale) are ``JobService``'s, whoever submits. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from engine_support import ADMIN, ALICE, Engine, build_engine, step
+from site_support import open_site, sign_in
 from sqlalchemy import update
 
+from pitstop.api.startup import seed_demo
 from pitstop.domain.errors import Conflict, Forbidden, ValidationFailed
 from pitstop.domain.jobs import JobStatus, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Via
+from pitstop.engine.service import JobService
 from pitstop.storage.store import Store
 from pitstop.storage.tables import JobRow
 from pitstop.web import views
@@ -217,3 +223,33 @@ async def test_the_drain_chart_shows_the_limit_the_engine_holds_the_job_to(
     drain = views.drain_of(done, await engine.events(done.id))
     assert drain is not None and drain.done
     assert drain.limit == step(done, "verify_drain").output["limit_pps"] == 50
+
+
+async def test_the_job_page_shows_the_parameters_the_job_runs_with(store: Store) -> None:
+    await seed_demo(store)
+    async with store.unit() as u:
+        await u.fabrics.update(
+            "dc1", description=None, labels=None, parameters={"drain": {"max_residual_pps": 42}}
+        )
+    job = await JobService(store).submit(
+        job_type=JobType.HEALTHCHECK,
+        device="leaf1",
+        fabric="dc1",
+        mode=None,
+        advanced_parameters={"sample_interval_s": 2},
+        reason=None,
+        ticket=None,
+        expected_end=None,
+        actor=ALICE,
+        via=Via.API,
+    )
+    async with open_site(store) as site:
+        c = await site.client()
+        assert (await sign_in(c, site.tokens["viewer"])).status_code == 303
+        page = await c.get(f"/ui/jobs/{job.id}")
+    assert page.status_code == 200, page.text
+    shown = re.search(r'data-testid="effective-parameters".*?<code>(.*?)</code>', page.text, re.S)
+    assert shown is not None, page.text
+    parameters = json.loads(html.unescape(shown.group(1)))
+    assert parameters["drain"]["max_residual_pps"] == 42
+    assert parameters["sample_interval_s"] == 2
