@@ -85,7 +85,12 @@ async def test_an_expected_end_in_the_past_or_without_a_zone_is_refused(
     text = when.isoformat() if kind == "past" else when.replace(tzinfo=None).isoformat()
     r = await api.post(
         "/api/v1/jobs",
-        json={"type": "maintenance.activate", "device": "leaf1", "expected_end": text},
+        json={
+            "type": "maintenance.activate",
+            "device": "leaf1",
+            "reason": "replace optics",
+            "expected_end": text,
+        },
     )
     body = problem(r, 422, "VALIDATION_FAILED")
     assert fields(body) == ["expected_end"]

@@ -125,3 +125,20 @@ def test_no_follow_queues_and_json_output_is_the_job(cli: Server) -> None:
     shown = json.loads(cli("job", "show", job["id"], "-o", "json").stdout)
     assert [s["name"] for s in shown["steps"]] == ["health", "verdict"]
     assert shown["result"]["checks"]
+
+
+def test_job_show_lists_the_parameters_the_job_runs_with(cli: Server) -> None:
+    queued = cli(
+        "healthcheck", "leaf2", "--no-follow", "-o", "json", "--set", "sample_interval_s=0.2"
+    )
+    assert queued.exit_code == 0, queued.stderr
+    job = json.loads(queued.stdout)
+    assert job["effective_parameters"]["sample_interval_s"] == 0.2
+    assert job["effective_parameters"]["checks"]["memory"]["max_pct"] == 80
+    assert cli("job", "logs", job["id"], "-f", "-o", "json").exit_code == 0
+    shown = cli("job", "show", job["id"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "Parameters it runs with" in shown.stdout
+    lines = shown.stdout.splitlines()
+    assert any("sample_interval_s *" in ln and "0.2" in ln for ln in lines), shown.stdout
+    assert any("checks.memory.max_pct" in ln and "80" in ln for ln in lines), shown.stdout

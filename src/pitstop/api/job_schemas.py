@@ -80,6 +80,10 @@ class JobOut(BaseModel):
     ticket: str | None
     # The overrides the job was submitted with; the defaults fill in the rest.
     advanced_parameters: dict[str, Any]
+    effective_parameters: dict[str, Any] | None = Field(
+        description="What the job runs with: the defaults, the fabric's and the overrides, "
+        "resolved when it was submitted (null for a job stored before they were kept)"
+    )
     result: dict[str, Any]
     error: str | None
     created_by: str
@@ -103,9 +107,12 @@ class JobOut(BaseModel):
             status=j.status,
             progress=j.progress,
             current_step=j.current_step,
-            reason=j.params.get("reason"),
-            ticket=j.params.get("ticket"),
-            advanced_parameters=dict(j.params.get("advanced_parameters") or {}),
+            reason=j.request.reason,
+            ticket=j.request.ticket,
+            advanced_parameters=dict(j.request.overrides),
+            effective_parameters=(
+                j.request.effective.model_dump(mode="json") if j.request.effective else None
+            ),
             result=dict(j.result),
             error=j.error,
             created_by=j.created_by,

@@ -314,7 +314,34 @@ def job_show(job: str, output: OutputOpt = Format.TABLE) -> None:
             ("ERROR", lambda s: s["error"]),
         ],
     )
+    effective = data.get("effective_parameters")
+    if effective:
+        overridden = set(_flat(data.get("advanced_parameters") or {}))
+        emit(
+            out,
+            output,
+            [
+                {"path": path, "value": value, "overridden": path in overridden}
+                for path, value in _flat(effective).items()
+                if path != "schema_version"
+            ],
+            title="Parameters it runs with (resolved when submitted; * overridden)",
+            columns=[
+                ("PARAMETER", lambda p: f"{p['path']}{' *' if p['overridden'] else ''}"),
+                ("VALUE", lambda p: json.dumps(p["value"])),
+            ],
+        )
     _print_outcome(data)
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"drain": {"timeout_s": 60}}`` as ``{"drain.timeout_s": 60}``."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 @job_app.command("logs")

@@ -167,6 +167,15 @@ class DriverError(PitstopError):
     title = "Driver error"
 
 
+class WorkflowChanged(PitstopError):
+    """A job's step is no longer part of its workflow (it was queued by an older pitstop): the
+    job fails at that step, its undo runs, and a new job runs the workflow as it is now."""
+
+    code = "WORKFLOW_CHANGED"
+    http_status = 409
+    title = "Workflow changed"
+
+
 # Campaigns.
 
 
@@ -210,6 +219,7 @@ def catalogue() -> Mapping[str, type[PitstopError]]:
         DeviceUnreachable,
         DriverTimeout,
         DriverError,
+        WorkflowChanged,
     ]
     classes += [CampaignInvalid, CampaignStateConflict]
     return {c.code: c for c in classes}

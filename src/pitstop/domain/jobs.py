@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pitstop.domain.job_requests import JobRequest
+
 
 class JobType(enum.StrEnum):
     ACTIVATE = "maintenance.activate"
@@ -98,7 +100,7 @@ class Job:
     fabric_id: uuid.UUID
     fabric: str
     mode: Mode | None
-    params: Mapping[str, Any]
+    request: JobRequest
     status: JobStatus
     progress: int
     current_step: str | None

@@ -12,6 +12,7 @@ from pitstop.domain.jobs import JobType, Level, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.redundancy import GroupState, Member, check_redundancy
+from pitstop.domain.step_outputs import HealthKey, StepName, ValidateKey, VerdictKey
 from pitstop.engine.codec import health_from_json, health_to_json, rates_to_json
 from pitstop.engine.context import StepContext, StepFailed
 from pitstop.storage.store import Unit
@@ -100,7 +101,11 @@ async def validate_activation(ctx: StepContext) -> dict[str, Any]:
     for r in results:
         level = "fail" if r.status is CheckStatus.FAIL else "ok"
         await ctx.info(f"redundancy {level}: {r.message}", check=r.as_dict())
-    output = {"status": status.value, "redundancy": _results(results), "problems": problems}
+    output = {
+        "status": status.value,
+        ValidateKey.REDUNDANCY: _results(results),
+        ValidateKey.PROBLEMS: problems,
+    }
     if problems and ctx.job.mode is not Mode.TEST_RUN:
         raise StepFailed("; ".join(problems), output)
     return output
@@ -128,10 +133,10 @@ async def health(ctx: StepContext) -> dict[str, Any]:
             {"check": r.as_dict()},
         )
     output = {
-        "checks": _results(results),
-        "overall": verdict.value,
-        "sample": health_to_json(second),
-        "rates": rates_to_json(rates),
+        HealthKey.CHECKS: _results(results),
+        HealthKey.OVERALL: verdict.value,
+        HealthKey.SAMPLE: health_to_json(second),
+        HealthKey.RATES: rates_to_json(rates),
     }
     # Test runs and standalone health checks measure everything and let the verdict decide.
     aborting = (
@@ -177,14 +182,18 @@ async def snapshot(ctx: StepContext, health_step: str) -> dict[str, Any]:
 async def verdict(ctx: StepContext) -> dict[str, Any]:
     """Would activation go ahead? Fails the job when it would not (test runs, health checks)."""
     problems: list[str] = []
-    validation = ctx.outputs.get("validate", {})
-    problems += list(validation.get("problems", []))
-    measured = ctx.outputs.get("health", {})
-    failed = [c["check"] for c in measured.get("checks", []) if c["status"] == "fail"]
-    warned = [c["check"] for c in measured.get("checks", []) if c["status"] == "warn"]
+    validation = ctx.outputs.get(StepName.VALIDATE, {})
+    problems += list(validation.get(ValidateKey.PROBLEMS, []))
+    measured = ctx.outputs.get(StepName.HEALTH, {})
+    failed = [c["check"] for c in measured.get(HealthKey.CHECKS, []) if c["status"] == "fail"]
+    warned = [c["check"] for c in measured.get(HealthKey.CHECKS, []) if c["status"] == "warn"]
     if failed and (ctx.params.health_check_abort or ctx.job.type is JobType.HEALTHCHECK):
         problems.append(f"health checks failed: {', '.join(failed)}")
-    output = {"problems": problems, "warnings": warned, "passed": not problems}
+    output = {
+        VerdictKey.PROBLEMS: problems,
+        VerdictKey.WARNINGS: warned,
+        VerdictKey.PASSED: not problems,
+    }
     if problems:
         raise StepFailed("; ".join(problems), output)
     await ctx.info("all checks passed" + (f" (warnings: {', '.join(warned)})" if warned else ""))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pitstop.domain.errors import PitstopError
@@ -150,7 +150,7 @@ class StepContext:
         with the buffered log lines. An earlier run of the step may have done it already.
         Leaving service reserves budget slots (the job's ``force_reason`` applies), after
         ``judge`` saw the same rows."""
-        params = self.job.params
+        request = self.job.request
         pending, self.pending = self.pending, []
         try:
             self.device = await transitions.change_status(
@@ -161,11 +161,11 @@ class StepContext:
                 device=self.device,
                 target=target,
                 actor=self.actor,
-                reason=reason or params.get("reason"),
-                ticket=params.get("ticket"),
-                expected_end=parse_time(params.get("expected_end")),
+                reason=reason or request.reason,
+                ticket=request.ticket,
+                expected_end=request.expected_end,
                 attention_reason=attention,
-                forced=params.get("force_reason"),
+                forced=request.force_reason,
                 judge=judge,
             )
         except BaseException:
@@ -176,12 +176,3 @@ class StepContext:
 
     async def current_status(self) -> DeviceStatus:
         return DeviceStatus(await self.store.journal.device_status(self.device.id))
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime: one given without an offset is UTC, as the
-    repositories store it (asyncpg would read a naive one as the worker's local time)."""
-    if not value:
-        return None
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -32,11 +32,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pitstop.domain.errors import PitstopError
+from pitstop.domain.errors import PitstopError, WorkflowChanged
 from pitstop.domain.jobs import JobStatus, Level, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Actor, Role, Via
+from pitstop.domain.step_outputs import (
+    HEALTH_STEPS,
+    DrainKey,
+    HealthKey,
+    StepName,
+    ValidateKey,
+)
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.context import Sleep, StepContext, StepFailed
 from pitstop.engine.workflows import compensate, steps_for
@@ -166,7 +173,10 @@ class Worker:
         job, device, fabric_params = await self.store.leases.start(job_id)
         assert self.clock is not None
         try:
-            params = resolve(dict(fabric_params), dict(job.params.get("advanced_parameters", {})))
+            # Resolved at submit; only a job stored before that was kept resolves here.
+            params = job.request.effective or resolve(
+                dict(fabric_params), dict(job.request.overrides)
+            )
             driver = self.drivers.open(device)
         except Exception as exc:  # unknown driver, bad parameters: nothing can run
             await self._fail_unopened(job_id, epoch, exc)
@@ -262,7 +272,15 @@ class Worker:
 
     async def _steps(self, ctx: StepContext, run: _Run) -> None:
         job = ctx.job
-        defs = steps_for(job.type, job.mode)
+        # Steps are matched by name, never by position: a job keeps the plan it was queued
+        # with, so a step added to the workflow since is not run, and one removed since fails
+        # the job cleanly (``WORKFLOW_CHANGED``) instead of raising on every claim.
+        defs = {d.name: d for d in steps_for(job.type, job.mode)}
+        gone = [
+            s.name
+            for s in job.steps
+            if s.status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) and s.name not in defs
+        ]
         total = sum(s.expected_s for s in job.steps) or 1.0
         done = sum(
             s.expected_s
@@ -295,7 +313,8 @@ class Worker:
         # The step that just ended, written together with the start of the next one: one
         # transaction per step.
         ended: StepEnd | None = None
-        for idx, (step_def, step) in enumerate(zip(defs, job.steps, strict=True)):
+        for step in job.steps:
+            idx = step.idx
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 ctx.outputs[step.name] = step.output
                 continue
@@ -312,6 +331,12 @@ class Worker:
                     ctx, at_step=step.name, cancelled=True, reason="cancelled"
                 )
                 return
+            if gone:
+                # Before any step of the changed plan runs: nothing is done that the job
+                # could not finish.
+                await self._step_failed(ctx, idx, _workflow_changed(job.type.value, gone))
+                return
+            step_def = defs[step.name]
             try:
                 # The driver may need longer (or less) than the engine's default limit.
                 limit = ctx.driver.capabilities.profile.timeout_s(step.name, step_def.timeout_s)
@@ -422,20 +447,31 @@ async def _interrupted(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: the step's own error no longer matters
 
 
+def _workflow_changed(workflow: str, gone: list[str]) -> WorkflowChanged:
+    names = ", ".join(gone)
+    return WorkflowChanged(
+        f"this job was queued with step(s) {names}, which {workflow} no longer has; "
+        "submit a new job to run the workflow as it is now"
+    )
+
+
 def _result(ctx: StepContext) -> dict[str, Any]:
     """The parts of the step outputs a person looks at first."""
     out: dict[str, Any] = {"device": ctx.device.name, "status": ctx.device.status.value}
-    for key in ("health", "post_health"):
+    for key in HEALTH_STEPS:
         if key in ctx.outputs:
-            out["checks"] = ctx.outputs[key].get("checks", [])
-            out["overall"] = ctx.outputs[key].get("overall")
-    if "validate" in ctx.outputs and "redundancy" in ctx.outputs["validate"]:
-        out["redundancy"] = ctx.outputs["validate"]["redundancy"]
-    if "verify_drain" in ctx.outputs:
-        drain = ctx.outputs["verify_drain"]
-        out["drain"] = {k: drain.get(k) for k in ("seconds", "residual_pps", "limit_pps")}
-    if "compare" in ctx.outputs:
-        out["diff"] = ctx.outputs["compare"]
-    if "verdict" in ctx.outputs:
-        out["verdict"] = ctx.outputs["verdict"]
+            out["checks"] = ctx.outputs[key].get(HealthKey.CHECKS, [])
+            out["overall"] = ctx.outputs[key].get(HealthKey.OVERALL)
+    validate = ctx.outputs.get(StepName.VALIDATE, {})
+    if ValidateKey.REDUNDANCY in validate:
+        out["redundancy"] = validate[ValidateKey.REDUNDANCY]
+    if StepName.VERIFY_DRAIN in ctx.outputs:
+        drain = ctx.outputs[StepName.VERIFY_DRAIN]
+        out["drain"] = {
+            k: drain.get(k) for k in (DrainKey.SECONDS, DrainKey.RESIDUAL_PPS, DrainKey.LIMIT_PPS)
+        }
+    if StepName.COMPARE in ctx.outputs:
+        out["diff"] = ctx.outputs[StepName.COMPARE]
+    if StepName.VERDICT in ctx.outputs:
+        out["verdict"] = ctx.outputs[StepName.VERDICT]
     return out

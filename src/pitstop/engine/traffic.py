@@ -8,6 +8,7 @@ from typing import Any
 from pitstop.domain.errors import PitstopError
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.snapshots import diff
+from pitstop.domain.step_outputs import DrainKey
 from pitstop.engine.codec import health_from_json, rates_from_json, snapshot_from_json
 from pitstop.engine.config_check import this_maintenance
 from pitstop.engine.context import StepContext, StepFailed
@@ -45,25 +46,28 @@ async def verify_drain(ctx: StepContext) -> dict[str, Any]:
     while True:
         sample = await ctx.driver.traffic()
         elapsed = (ctx.clock() - start).total_seconds()
-        samples.append({"t": round(elapsed, 3), "pps": round(sample.transit_pps, 3)})
+        samples.append({DrainKey.T: round(elapsed, 3), DrainKey.PPS: round(sample.transit_pps, 3)})
         await ctx.info(
             f"transit {sample.transit_pps:.1f} pps (limit {limit:g})",
-            transit_pps=sample.transit_pps,
-            elapsed_s=elapsed,
+            **{DrainKey.TRANSIT_PPS: sample.transit_pps, DrainKey.ELAPSED_S: elapsed},
         )
         if sample.transit_pps <= limit or sample.drained is True:
             await ctx.info(f"drained in {elapsed:.1f} s", drain_seconds=elapsed)
             return {
-                "seconds": elapsed,
-                "residual_pps": sample.transit_pps,
-                "limit_pps": limit,
-                "samples": samples[-120:],
+                DrainKey.SECONDS: elapsed,
+                DrainKey.RESIDUAL_PPS: sample.transit_pps,
+                DrainKey.LIMIT_PPS: limit,
+                DrainKey.SAMPLES: samples[-120:],
             }
         if elapsed >= timeout:
             raise StepFailed(
                 f"drain did not converge: {sample.transit_pps:.1f} pps after {elapsed:.1f} s "
                 f"(limit {limit:g} pps within {timeout:g} s)",
-                {"residual_pps": sample.transit_pps, "limit_pps": limit, "samples": samples[-120:]},
+                {
+                    DrainKey.RESIDUAL_PPS: sample.transit_pps,
+                    DrainKey.LIMIT_PPS: limit,
+                    DrainKey.SAMPLES: samples[-120:],
+                },
             )
         await ctx.flush()
         await ctx.sleep(ctx.params.drain.poll_interval_s)

@@ -27,6 +27,7 @@ from typing import Any
 from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import MAX_TIMEOUT_S
+from pitstop.domain.step_outputs import StepName
 from pitstop.engine import checks, config_check, traffic
 from pitstop.engine.context import StepContext
 from pitstop.storage.jobs import Fenced
@@ -56,36 +57,38 @@ async def _mark(ctx: StepContext, status: DeviceStatus) -> dict[str, Any]:
 _POLLING_LIMIT_S = MAX_TIMEOUT_S + 60
 
 ACTIVATE: tuple[StepDef, ...] = (
-    StepDef("validate", checks.validate_activation, 1, 30),
-    StepDef("health", checks.health, 6, 120),
-    StepDef("snapshot", partial(checks.snapshot, health_step="health"), 2, 120),
+    StepDef(StepName.VALIDATE, checks.validate_activation, 1, 30),
+    StepDef(StepName.HEALTH, checks.health, 6, 120),
+    StepDef(StepName.SNAPSHOT, partial(checks.snapshot, health_step=StepName.HEALTH), 2, 120),
     StepDef("mark_draining", checks.mark_draining, 0.2, 30),
     StepDef("divert", traffic.divert, 2, 120),
-    StepDef("verify_drain", traffic.verify_drain, 10, _POLLING_LIMIT_S),
+    StepDef(StepName.VERIFY_DRAIN, traffic.verify_drain, 10, _POLLING_LIMIT_S),
     StepDef("mark_maintenance", partial(_mark, status=DeviceStatus.MAINTENANCE), 0.2, 30),
 )
 
 TEST_RUN: tuple[StepDef, ...] = (
-    StepDef("validate", checks.validate_activation, 1, 30),
-    StepDef("health", checks.health, 6, 120),
-    StepDef("verdict", checks.verdict, 0.1, 30),
+    StepDef(StepName.VALIDATE, checks.validate_activation, 1, 30),
+    StepDef(StepName.HEALTH, checks.health, 6, 120),
+    StepDef(StepName.VERDICT, checks.verdict, 0.1, 30),
 )
 
 DEACTIVATE: tuple[StepDef, ...] = (
-    StepDef("validate", partial(checks.validate_status, expected=DeviceStatus.MAINTENANCE), 1, 30),
+    StepDef(
+        StepName.VALIDATE, partial(checks.validate_status, expected=DeviceStatus.MAINTENANCE), 1, 30
+    ),
     # A driver whose restore takes longer declares it (``DriverProfile.step_timeouts``).
     StepDef("config_check", config_check.check_config, 2, 120),
     StepDef("mark_undraining", partial(_mark, status=DeviceStatus.UNDRAINING), 0.2, 30),
     StepDef("restore", traffic.restore, 2, 120),
     StepDef("verify_restored", traffic.verify_restored, 10, _POLLING_LIMIT_S),
-    StepDef("post_health", checks.health, 6, 120),
-    StepDef("compare", traffic.compare, 1, 120),
+    StepDef(StepName.POST_HEALTH, checks.health, 6, 120),
+    StepDef(StepName.COMPARE, traffic.compare, 1, 120),
     StepDef("mark_activated", partial(_mark, status=DeviceStatus.ACTIVATED), 0.2, 30),
 )
 
 HEALTHCHECK: tuple[StepDef, ...] = (
-    StepDef("health", checks.health, 6, 120),
-    StepDef("verdict", checks.verdict, 0.1, 30),
+    StepDef(StepName.HEALTH, checks.health, 6, 120),
+    StepDef(StepName.VERDICT, checks.verdict, 0.1, 30),
 )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pitstop.domain.errors import Conflict, DeviceBusy, FieldError, NotFound, ValidationFailed
+from pitstop.domain.job_requests import JobRequest
 from pitstop.domain.jobs import (
     Event,
     Job,
@@ -105,7 +106,7 @@ def job_from_row(row: JobRow, device: str, fabric: str, steps: Sequence[JobStepR
         fabric_id=row.fabric_id,
         fabric=fabric,
         mode=Mode(row.mode) if row.mode else None,
-        params=row.params or {},
+        request=JobRequest.from_json(row.params),
         status=JobStatus(row.status),
         progress=row.progress,
         current_step=row.current_step,
@@ -139,7 +140,7 @@ class JobRepository:
         device_id: uuid.UUID,
         fabric_id: uuid.UUID,
         mode: Mode | None,
-        params: Mapping[str, Any],
+        request: JobRequest,
         steps: Sequence[StepPlan],
         created_by: str,
     ) -> uuid.UUID:
@@ -154,7 +155,7 @@ class JobRepository:
                 device_id=device_id,
                 fabric_id=fabric_id,
                 mode=mode.value if mode else None,
-                params=dict(params),
+                params=request.to_json(),
                 status=JobStatus.QUEUED.value,
                 progress=0,
                 result={},

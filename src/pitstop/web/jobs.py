@@ -12,9 +12,8 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Mode
 from pitstop.domain.limits import event_id
-from pitstop.domain.parameters import resolve
 from pitstop.domain.roles import Role, Via
-from pitstop.engine.service import JobService
+from pitstop.engine.service import JobService, newer_job
 from pitstop.storage.refs import as_uuid
 from pitstop.storage.store import Unit
 from pitstop.web import live, views
@@ -39,13 +38,6 @@ def job_id(ref: str) -> uuid.UUID:
     if key is None:
         raise ValidationFailed("not a job id", [FieldError("job", f"{ref!r} is not a UUID")])
     return key
-
-
-def drain_limit(job: Job) -> float:
-    try:
-        return resolve(job.params.get("advanced_parameters") or {}).drain.max_residual_pps
-    except ValidationFailed:
-        return resolve().drain.max_residual_pps
 
 
 async def all_events(u: Unit, key: uuid.UUID, *, after: int = 0) -> list[Event]:
@@ -74,13 +66,10 @@ async def job_context(
     device = await u.devices.get(job.device_id)
     drain = views.drain_of(job, events)
     if drain is not None and drain.limit is None:
-        drain = views.Drain(drain.samples, drain_limit(job), drain.done)
+        drain = views.Drain(drain.samples, views.drain_limit(job), drain.done)
     may_control = who.may(Role.OPERATOR) and who.actor.may_write_fabric(job.fabric)
     is_test_run = job.type is JobType.ACTIVATE and job.mode is Mode.TEST_RUN
-    stale = False
-    if is_test_run:
-        latest = (await u.jobs.page(device_id=job.device_id, limit=1)).items
-        stale = bool(latest) and latest[0].id != job.id
+    stale = is_test_run and await newer_job(u, job) is not None
     return {
         "viewer": who,
         "job": job,
@@ -90,6 +79,9 @@ async def job_context(
         "transitions": await views.job_transitions(u, job),
         "health": views.health_of(job),
         "drain": drain,
+        "effective_parameters": (
+            job.request.effective.model_dump(mode="json") if job.request.effective else None
+        ),
         "diff": views.diff_of(job),
         "problems": views.summarise_problems(job),
         "view": view,

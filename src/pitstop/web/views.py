@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitstop.domain.audit import AuditEntry
+from pitstop.domain.errors import ValidationFailed
 from pitstop.domain.jobs import Event, Job, JobStatus, JobType, Step
+from pitstop.domain.parameters import resolve
+from pitstop.domain.step_outputs import (
+    HEALTH_STEPS,
+    CompareKey,
+    DrainKey,
+    HealthKey,
+    StepName,
+    VerdictKey,
+)
 from pitstop.storage.store import Unit
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-HEALTH_STEPS = ("health", "post_health")
 
 
 async def current_jobs(u: Unit) -> dict[uuid.UUID, Job]:
@@ -53,12 +62,12 @@ class HealthResult:
 def health_of(job: Job) -> HealthResult | None:
     """The health-check results a job measured (its last health step with output)."""
     for step in reversed(job.steps):
-        if step.name in HEALTH_STEPS and step.output.get("checks"):
+        if step.name in HEALTH_STEPS and step.output.get(HealthKey.CHECKS):
             return HealthResult(
                 job=job,
                 step=step,
-                checks=[c for c in step.output["checks"] if c.get("status") != "skip"],
-                overall=step.output.get("overall"),
+                checks=[c for c in step.output[HealthKey.CHECKS] if c.get("status") != "skip"],
+                overall=step.output.get(HealthKey.OVERALL),
             )
     return None
 
@@ -72,8 +81,8 @@ async def last_health(u: Unit, device_id: uuid.UUID) -> HealthResult | None:
 
 
 def diff_of(job: Job) -> dict[str, Any] | None:
-    step = step_named(job, "compare")
-    if step is None or not step.output.get("compared"):
+    step = step_named(job, StepName.COMPARE)
+    if step is None or not step.output.get(CompareKey.COMPARED):
         return None
     return dict(step.output)
 
@@ -130,25 +139,40 @@ class Drain:
 def drain_of(job: Job, events: Sequence[Event]) -> Drain | None:
     """The drain measurement: from the finished step's output, or while it runs, from the
     log events it writes at every sample."""
-    step = step_named(job, "verify_drain")
+    step = step_named(job, StepName.VERIFY_DRAIN)
     if step is None:
         return None
-    if step.output.get("samples"):
-        samples = [(float(s["t"]), float(s["pps"])) for s in step.output["samples"]]
-        return Drain(samples, step.output.get("limit_pps"), True)
+    if step.output.get(DrainKey.SAMPLES):
+        samples = [
+            (float(s[DrainKey.T]), float(s[DrainKey.PPS])) for s in step.output[DrainKey.SAMPLES]
+        ]
+        return Drain(samples, step.output.get(DrainKey.LIMIT_PPS), True)
     live = [
-        (float(e.data["elapsed_s"]), float(e.data["transit_pps"]))
+        (float(e.data[DrainKey.ELAPSED_S]), float(e.data[DrainKey.TRANSIT_PPS]))
         for e in events
-        if e.step == "verify_drain" and "transit_pps" in e.data and "elapsed_s" in e.data
+        if e.step == StepName.VERIFY_DRAIN
+        and DrainKey.TRANSIT_PPS in e.data
+        and DrainKey.ELAPSED_S in e.data
     ]
-    limit = job.params.get("advanced_parameters", {}).get("drain", {}).get("max_residual_pps")
-    return Drain(live, float(limit) if limit is not None else None, False) if live or step else None
+    return Drain(live, drain_limit(job), False) if live or step else None
+
+
+def drain_limit(job: Job) -> float:
+    """The residual traffic the job's drain must get under: the limit its parameters,
+    resolved at submit, give the engine. A job stored before they were kept shows its
+    overrides over the built-in defaults (what it showed then)."""
+    if job.request.effective is not None:
+        return job.request.effective.drain.max_residual_pps
+    try:
+        return resolve(dict(job.request.overrides)).drain.max_residual_pps
+    except ValidationFailed:
+        return resolve().drain.max_residual_pps
 
 
 def summarise_problems(job: Job) -> list[str]:
-    verdict = step_named(job, "verdict")
-    if verdict is not None and verdict.output.get("problems"):
-        return [str(p) for p in verdict.output["problems"]]
+    verdict = step_named(job, StepName.VERDICT)
+    if verdict is not None and verdict.output.get(VerdictKey.PROBLEMS):
+        return [str(p) for p in verdict.output[VerdictKey.PROBLEMS]]
     return [job.error] if job.error else []
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pitstop.domain.errors import Conflict, PitstopError, ValidationFailed
-from pitstop.domain.jobs import Job, JobStatus, JobType, Mode
+from pitstop.domain.jobs import Job, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Role, Via
 from pitstop.engine.service import JobService
@@ -92,14 +92,14 @@ async def parameters_page(request: Request, device_ref: str) -> HTMLResponse:
     async with store_of(request).unit() as u:
         job = await u.jobs.get(job_id(source))
         fabric = await u.fabrics.get(str(job.fabric_id))
-    params = dict(job.params)
-    end = params.get("expected_end") or ""
+    asked = job.request
+    end = asked.expected_end.isoformat() if asked.expected_end else ""
     meta = {
-        "reason": params.get("reason") or "",
-        "ticket": params.get("ticket") or "",
-        "expected_end": end[:16] if end else "",
+        "reason": asked.reason or "",
+        "ticket": asked.ticket or "",
+        "expected_end": end[:16],
     }
-    values = forms.effective(fabric.parameters, params.get("advanced_parameters") or {})
+    values = forms.effective(fabric.parameters, asked.overrides)
     return await _screen1(request, who, str(job.device_id), values=values, meta=meta)
 
 
@@ -115,8 +115,6 @@ async def start_test_run(request: Request, device_ref: str) -> Response:
     parsed = forms.parse(form, fabric.parameters)
     meta = {k: str(form.get(k, "")).strip() for k in ("reason", "ticket", "expected_end")}
     errors = dict(parsed.errors)
-    if not meta["reason"]:
-        errors["reason"] = "say why the device goes into maintenance"
     if len(meta["ticket"]) > 127:
         errors["ticket"] = "at most 127 characters"
     expected_end = None
@@ -124,8 +122,12 @@ async def start_test_run(request: Request, device_ref: str) -> Response:
         expected_end = _expected_end(meta["expected_end"])
     except ValueError as exc:
         errors["expected_end"] = str(exc)
-    if expected_end is not None and expected_end <= store_of(request).clock():
-        errors["expected_end"] = "must be in the future"
+    service = JobService(store_of(request))
+    # The request's own rules are the service's; shown here with the form's parse errors.
+    for problem in service.request_problems(
+        job_type=JobType.ACTIVATE, reason=meta["reason"], expected_end=expected_end
+    ):
+        errors.setdefault(problem.field, problem.message)
     if errors:
         return await _screen1(
             request,
@@ -137,7 +139,7 @@ async def start_test_run(request: Request, device_ref: str) -> Response:
             status_code=422,
         )
     try:
-        job = await JobService(store_of(request)).submit(
+        job = await service.submit(
             job_type=JobType.ACTIVATE,
             device=str(dev.id),
             fabric=None,
@@ -194,46 +196,8 @@ async def start_activation(request: Request, job_ref: str) -> Response:
     who = await viewer(request)
     actor = who.require(Role.OPERATOR)
     form = await read_form(request)
-    store = store_of(request)
-    async with store.unit() as u:
-        test = await u.jobs.get(job_id(job_ref))
-    if not _is_test_run(test):
-        raise Conflict(f"job {test.id} is not a test run")
-    override = form.get("override") == "yes"
-    async with store.unit() as u:
-        latest = (await u.jobs.page(device_id=test.device_id, limit=1)).items
-    # Another job since the test run means its verdict may no longer describe the device.
-    stale = bool(latest) and latest[0].id != test.id
-    if test.status is not JobStatus.SUCCEEDED or stale:
-        if not override:
-            why = (
-                "another job ran on this device after this test run; run the test again"
-                if stale
-                else f"the test run is {test.status.value}; activation needs a passed test run"
-            )
-            raise Conflict(f"{why} (an admin may override)", current_status=test.status.value)
-        who.require(Role.ADMIN)
-    params = dict(test.params)
-    end = params.get("expected_end")
-    overridden = test.status is not JobStatus.SUCCEEDED or stale
-    job = await JobService(store).submit(
-        job_type=JobType.ACTIVATE,
-        device=str(test.device_id),
-        fabric=None,
-        mode=Mode.ACTIVATE,
-        advanced_parameters=params.get("advanced_parameters") or {},
-        reason=params.get("reason"),
-        ticket=params.get("ticket"),
-        expected_end=datetime.fromisoformat(end) if end else None,
-        actor=actor,
-        via=Via.WEB,
-        override={
-            "test_run": str(test.id),
-            "test_run_status": test.status.value,
-            "newer_job": str(latest[0].id) if stale else None,
-        }
-        if overridden
-        else None,
+    job = await JobService(store_of(request)).activate_tested(
+        job_id(job_ref), actor=actor, via=Via.WEB, override=form.get("override") == "yes"
     )
     return redirect(f"{PREFIX}/wizard/{job.id}/progress")
 
