@@ -2,8 +2,8 @@
 
 At-least-once: a step that was running when its worker died runs again on the worker that
 takes the job over, so every step is idempotent. Everything a worker writes is fenced by the
-lease epoch it claimed with (``StepContext.fenced``), so a worker that lost its lease cannot
-change anything.
+lease epoch it claimed with (``StepContext.boundary``, ``undo_steps``, ``set_status``), so a
+worker that lost its lease cannot change anything.
 
 A running step is interrupted (its task cancelled at whatever it awaits, a driver call
 included) in three cases: its time limit passed; its job was cancelled, which the heartbeat
