@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from status_support import set_status
 
 from pitstop.domain.errors import BudgetExceeded, MaintenanceDisallowed
 from pitstop.domain.inventory import Budget
@@ -23,8 +24,7 @@ S = DeviceStatus
 
 async def _move(store: Store, dev: uuid.UUID, *path: DeviceStatus, **kw: Any) -> None:
     for target in path:
-        async with store.unit() as u:
-            await u.devices.change_status(dev, target=target, actor=OPS, via=Via.API, **kw)
+        await set_status(store, dev, target=target, actor=OPS, via=Via.API, **kw)
 
 
 async def _status(store: Store, dev: uuid.UUID) -> DeviceStatus:
@@ -113,8 +113,7 @@ async def test_error_is_never_refused_but_counts_against_the_budget(
     a = await inventory.device(f, "a", groups=("pair",))
     b = await inventory.device(f, "b", groups=("pair",))
     await _move(store, a, S.DRAINING)
-    async with store.unit() as u:
-        await u.devices.change_status(b, target=S.ERROR, actor=ADMIN, via=Via.API, reason="psu")
+    await set_status(store, b, target=S.ERROR, actor=ADMIN, via=Via.API, reason="psu")
     assert await _status(store, b) is S.ERROR
     await _move(store, a, S.ACTIVATED)
     with pytest.raises(BudgetExceeded) as refused:
@@ -142,7 +141,7 @@ async def test_a_disallowing_policy_refuses_new_activations_only(
     await _move(store, a, S.UNDRAINING, S.ACTIVATED)
 
     # Forced, with its reason in the audit row of the status change.
-    await _move(store, b, S.DRAINING, force_reason="emergency optics swap")
+    await _move(store, b, S.DRAINING, forced="emergency optics swap")
     async with store.unit() as u:
         (row,) = (await u.audit.query(device="b", action="device.status")).items
     assert row.details["forced"] == "emergency optics swap"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from engine_support import ADMIN, Engine, build_engine, step, steps
+from status_support import set_status
 
 from pitstop.domain.errors import DriverError
 from pitstop.domain.jobs import JobStatus, JobType
@@ -103,10 +104,9 @@ async def test_an_earlier_maintenances_record_is_never_used(engine: Engine) -> N
     engine.clock.advance(seconds=60)
     device_id = await engine.device_id("leaf1")
     for target in (DeviceStatus.DRAINING, DeviceStatus.MAINTENANCE):
-        async with engine.store.unit() as u:
-            await u.devices.change_status(
-                device_id, target=target, actor=ADMIN, via=Via.API, reason="by hand"
-            )
+        await set_status(
+            engine.store, device_id, target=target, actor=ADMIN, via=Via.API, reason="by hand"
+        )
     await engine.edit_config("leaf1", EDIT)
     # Asked to revert, with nothing of this maintenance to revert to: it stays out.
     refused = await engine.run_job("leaf1", JobType.DEACTIVATE, params=REVERT)

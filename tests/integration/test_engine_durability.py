@@ -293,7 +293,7 @@ async def test_a_zombie_worker_cannot_write_after_its_lease_was_taken_over(
 async def test_a_fenced_write_with_a_stale_epoch_is_refused(store: Store, clock: Any) -> None:
     from datetime import timedelta
 
-    from pitstop.storage.jobs import LeaseLost
+    from pitstop.storage.journal import LeaseLost
 
     await seed_demo(store)
     job = await JobService(store).submit(
@@ -313,8 +313,20 @@ async def test_a_fenced_write_with_a_stale_epoch_is_refused(store: Store, clock:
     clock.advance(seconds=11)
     assert await store.leases.claim(worker="b", lease_ttl=timedelta(seconds=10)) == (job.id, 2)
     with pytest.raises(LeaseLost):
+        await store.journal.undo_steps(job.id, 1, names=["validate"], events=[])
+    device = await store.journal.device_status(job.device_id)
+    with pytest.raises(LeaseLost):
         async with store.unit() as u:
-            await u.jobs.fence(job.id, 1)
+            found = await u.devices.get(job.device_id)
+        await store.writes.change_status(
+            device=found,
+            target=DeviceStatus.ERROR,
+            actor=Actor("alice", Role.ENGINE),
+            via=Via.ENGINE,
+            job_id=job.id,
+            epoch=1,
+        )
+    assert await store.journal.device_status(job.device_id) == device
     with pytest.raises(LeaseLost):
         await store.journal.boundary(job.id, 1)
     events = await store.journal.boundary(job.id, 2)  # the current epoch may still write

@@ -15,7 +15,6 @@ from pitstop.domain.inventory import Budget
 from pitstop.domain.jobs import JobStatus, JobType, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Actor, Role, Via
-from pitstop.storage import transitions
 from pitstop.storage.store import Store
 
 
@@ -126,14 +125,15 @@ async def test_a_second_run_of_the_draining_transition_leaves_the_device_as_it_i
     device = await engine.device("leaf1")
 
     async def drain(judge: Any = None) -> Any:
-        return await transitions.change_status(
-            engine.store.journal,
+        return await engine.store.writes.change_status(
             job_id=queued.id,
             epoch=claimed[1],
             events=(),
             device=device,
             target=DeviceStatus.DRAINING,
             actor=Actor("alice", Role.ENGINE),
+            via=Via.ENGINE,
+            if_needed=True,
             reason="optics",
             ticket=None,
             expected_end=None,

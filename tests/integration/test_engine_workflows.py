@@ -969,3 +969,11 @@ async def test_a_takeover_that_cannot_open_the_driver_puts_a_draining_device_in_
     assert device.needs_attention
     assert "cannot start" in (device.attention_reason or "")
     assert await engine.lock_holder("leaf6") is None
+    # The job's own audited change, made under its fence with the job's end.
+    async with engine.store.unit() as u:
+        last = (await u.audit.query(device_id=device_id, action="device.status", limit=1)).items
+        events = await u.jobs.events(job.id)
+    assert [(a.to_status, a.via, a.job_id, dict(a.details)) for a in last] == [
+        ("error", "engine", job.id, {})
+    ]
+    assert any(e.message.startswith("DRIVER_ERROR: cannot start") for e in events)

@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from status_support import set_status
+
 from pitstop.domain.fleetmap import MapState
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Actor, Role, Via
@@ -23,8 +25,7 @@ M = MapState
 
 async def _move(store: Store, dev: uuid.UUID, *path: DeviceStatus, **kw: Any) -> None:
     for target in path:
-        async with store.unit() as u:
-            await u.devices.change_status(dev, target=target, actor=OPS, via=Via.API, **kw)
+        await set_status(store, dev, target=target, actor=OPS, via=Via.API, **kw)
 
 
 async def _tick(store: Store, fabric_id: uuid.UUID, **kw: Any) -> Any:
@@ -73,10 +74,7 @@ async def test_every_status_has_its_map_state(store: Store, inventory: Any) -> N
     for name, path in paths.items():
         await _move(store, await inventory.device(f, name), *path)
     err = await inventory.device(f, "err")
-    async with store.unit() as u:
-        await u.devices.change_status(
-            err, target=S.ERROR, actor=Actor("ada", Role.ADMIN), via=Via.API
-        )
+    await set_status(store, err, target=S.ERROR, actor=Actor("ada", Role.ADMIN), via=Via.API)
     m = await _tick(store, f.id)
     assert dict(m.members) == {
         "act": M.ONLINE,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from status_support import set_status
 
 from pitstop.domain.audit import AuditEntry
 from pitstop.domain.errors import (
@@ -30,6 +31,7 @@ from pitstop.domain.lifecycle import DeviceStatus as S
 from pitstop.domain.roles import Actor, Role, Via
 from pitstop.domain.selectors import matches, parse_selector
 from pitstop.domain.tokens import looks_like_token
+from pitstop.storage import transitions
 from pitstop.storage.devices import DeviceFilter
 from pitstop.storage.store import Store
 from pitstop.storage.tokens import new_token
@@ -70,14 +72,8 @@ async def status_rows(store: Store, device_id: uuid.UUID) -> list[AuditEntry]:
 async def change(
     store: Store, device_id: uuid.UUID, target: S, actor: Actor = OPERATOR, **kwargs: Any
 ) -> Device:
-    async with store.unit() as u:
-        return await u.devices.change_status(
-            device_id,
-            target=target,
-            actor=actor,
-            via=Via.ENGINE if actor.role is Role.ENGINE else Via.API,
-            **kwargs,
-        )
+    via = Via.ENGINE if actor.role is Role.ENGINE else Via.API
+    return await set_status(store, device_id, target=target, actor=actor, via=via, **kwargs)
 
 
 async def make_token(
@@ -1054,13 +1050,20 @@ async def test_audit_chain_detects_a_deleted_middle_row(store: Store, leaf: uuid
     assert any("missing" in p.problem for p in problems)
 
 
-async def test_audit_rows_roll_back_with_their_change(store: Store, leaf: uuid.UUID) -> None:
-    """A unit that fails after appending leaves neither the change nor its audit row."""
+async def test_audit_rows_roll_back_with_their_change(
+    store: Store, leaf: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status change that fails after its device row was written (here: hashing its audit
+    entry) leaves neither the change nor an audit row."""
     before = await snapshot(store, leaf)
-    with pytest.raises(RuntimeError):
-        async with store.unit() as u:
-            await u.devices.change_status(leaf, target=S.DRAINING, actor=OPERATOR, via=Via.API)
-            raise RuntimeError("boom")
+
+    def broken(entry: AuditEntry) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(transitions, "entry_hash", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        await change(store, leaf, S.DRAINING)
+    monkeypatch.undo()
     assert await snapshot(store, leaf) == before
     await verify_clean(store)
 
@@ -1071,10 +1074,9 @@ async def test_audit_rows_roll_back_with_their_change(store: Store, leaf: uuid.U
 async def test_concurrent_changes_to_one_device_apply_once(store: Store, leaf: uuid.UUID) -> None:
     async def attempt(i: int) -> Device:
         actor = Actor(f"op-{i}", Role.OPERATOR)
-        async with store.unit() as u:
-            return await u.devices.change_status(
-                leaf, target=S.DRAINING, actor=actor, via=Via.API, reason=f"try {i}"
-            )
+        return await set_status(
+            store, leaf, target=S.DRAINING, actor=actor, via=Via.API, reason=f"try {i}"
+        )
 
     results = await asyncio.gather(*(attempt(i) for i in range(20)), return_exceptions=True)
     won = [r for r in results if isinstance(r, Device)]

@@ -12,11 +12,10 @@ from pitstop.domain.jobs import JobType, Level, Mode
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.metrics import Snapshot
 from pitstop.domain.redundancy import GroupState, Member, check_redundancy
+from pitstop.domain.standing import Standing
 from pitstop.domain.step_outputs import HealthKey, StepName, ValidateKey, VerdictKey
 from pitstop.engine.codec import health_from_json, health_to_json, rates_to_json
 from pitstop.engine.context import StepContext, StepFailed
-from pitstop.storage.store import Unit
-from pitstop.storage.transitions import Standing
 
 
 def _results(results: list[CheckResult]) -> list[dict[str, Any]]:
@@ -48,30 +47,24 @@ def _judged(
     return check_redundancy(device=device, role=role, same_role=same_role, groups=states)
 
 
-async def _redundancy(ctx: StepContext, u: Unit) -> list[CheckResult]:
-    same_role, groups = await u.devices.redundancy_view(ctx.device)
-    cap = (await u.budgets.policy(ctx.device.fabric_id)).role_budget(ctx.device.role)
+def _standing_results(standing: Standing) -> list[CheckResult]:
     return _judged(
-        device=ctx.device.name,
-        role=ctx.device.role,
-        same_role=[Member(n, s) for n, s in same_role],
-        groups=[
-            GroupState(g, Budget.parse(b), tuple(Member(n, s) for n, s in m)) for g, b, m in groups
-        ],
-        cap=cap,
-    )
-
-
-def _refuse_unredundant(standing: Standing) -> None:
-    """The redundancy check on the rows the draining transition locked and read."""
-    results = _judged(
         device=standing.device,
         role=standing.role,
         same_role=standing.same_role,
         groups=[GroupState(p.name, p.budget, p.members) for p in standing.groups],
         cap=standing.policy.role_budget(standing.role),
     )
-    failed = [r for r in results if r.status is CheckStatus.FAIL]
+
+
+async def _redundancy(ctx: StepContext) -> list[CheckResult]:
+    """The redundancy check on the rows as they are now (a validation step)."""
+    return _standing_results(await ctx.store.writes.standing(ctx.device))
+
+
+def _refuse_unredundant(standing: Standing) -> None:
+    """The redundancy check on the rows the draining transition locked and read."""
+    failed = [r for r in _standing_results(standing) if r.status is CheckStatus.FAIL]
     if failed:
         raise StepFailed("; ".join(r.message for r in failed), {"redundancy": _results(failed)})
 
@@ -95,8 +88,7 @@ async def validate_activation(ctx: StepContext) -> dict[str, Any]:
         problems.append(f"{ctx.device.name} is {status.value}, not activated")
     results: list[CheckResult] = []
     if ctx.params.checks.redundancy.enabled:
-        async with ctx.store.unit() as u:
-            results = await _redundancy(ctx, u)
+        results = await _redundancy(ctx)
         problems += [r.message for r in results if r.status is CheckStatus.FAIL]
     for r in results:
         level = "fail" if r.status is CheckStatus.FAIL else "ok"

@@ -2,8 +2,8 @@
 outputs of earlier steps, and fenced ways to write (log lines, status changes).
 
 Every write is one transaction that first checks this worker still holds the job's lease
-epoch: ``boundary()`` and ``set_status()`` on the raw connection (``storage.journal``,
-``storage.transitions``), ``fenced()`` through the session for the rarer writes. A worker that
+epoch: ``boundary()``, ``undo_steps()`` and ``set_status()``, on the raw connection
+(``storage.writes``). A worker that
 lost its lease (paused past its expiry while another took over) has its late writes refused
 with ``LeaseLost``.
 """
@@ -11,7 +11,7 @@ with ``LeaseLost``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,12 +21,11 @@ from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, Level
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import AdvancedParameters
-from pitstop.domain.roles import Actor, Role
+from pitstop.domain.roles import Actor, Role, Via
+from pitstop.domain.standing import Judge
 from pitstop.drivers.base import Driver
-from pitstop.storage import transitions
-from pitstop.storage.jobs import Fenced, PendingEvent
-from pitstop.storage.journal import JobEnd, StepEnd
-from pitstop.storage.store import Store, Unit
+from pitstop.storage.journal import Fenced, JobEnd, PendingEvent, StepEnd
+from pitstop.storage.store import Store
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -76,14 +75,14 @@ class StepContext:
         # The engine acts for whoever asked for the job; the audit records both.
         return Actor(name=self.job.created_by, role=Role.ENGINE)
 
-    async def fenced(self, write: Callable[[Unit, Fenced], Awaitable[T]]) -> T:
-        """One transaction, fenced by the lease epoch, that also writes the buffered log lines."""
+    async def undo_steps(self, names: Sequence[str]) -> None:
+        """Mark the steps among ``names`` that succeeded as rolled back, fenced, with the
+        buffered log lines."""
         pending, self.pending = self.pending, []
         try:
-            async with self.store.unit() as u:
-                row = await u.jobs.fence(self.job.id, self.epoch)
-                await u.jobs.add_events(self.job.id, pending)
-                return await write(u, row)
+            await self.store.journal.undo_steps(
+                self.job.id, self.epoch, names=names, events=pending
+            )
         except BaseException:
             self.pending = pending + self.pending
             raise
@@ -144,7 +143,7 @@ class StepContext:
         *,
         reason: str | None = None,
         attention: str | None = None,
-        judge: transitions.Judge | None = None,
+        judge: Judge | None = None,
     ) -> Device:
         """Move the device, fenced and audited (via engine, with this job's id), together
         with the buffered log lines. An earlier run of the step may have done it already.
@@ -153,14 +152,15 @@ class StepContext:
         request = self.job.request
         pending, self.pending = self.pending, []
         try:
-            self.device = await transitions.change_status(
-                self.store.journal,
+            self.device = await self.store.writes.change_status(
                 job_id=self.job.id,
                 epoch=self.epoch,
                 events=pending,
                 device=self.device,
                 target=target,
                 actor=self.actor,
+                via=Via.ENGINE,
+                if_needed=True,
                 reason=reason or request.reason,
                 ticket=request.ticket,
                 expected_end=request.expected_end,

@@ -2,8 +2,8 @@
 
 At-least-once: a step that was running when its worker died runs again on the worker that
 takes the job over, so every step is idempotent. Everything a worker writes is fenced by the
-lease epoch it claimed with (``StepContext.fenced``), so a worker that lost its lease cannot
-change anything.
+lease epoch it claimed with (``StepContext.boundary``, ``undo_steps``, ``set_status``), so a
+worker that lost its lease cannot change anything.
 
 A running step is interrupted (its task cancelled at whatever it awaits, a driver call
 included) in three cases: its time limit passed; its job was cancelled, which the heartbeat
@@ -47,8 +47,7 @@ from pitstop.domain.step_outputs import (
 from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.context import Sleep, StepContext, StepFailed
 from pitstop.engine.workflows import compensate, steps_for
-from pitstop.storage.jobs import LeaseLost
-from pitstop.storage.journal import JobEnd, StepEnd
+from pitstop.storage.journal import JobEnd, LeaseLost, PendingEvent, StepEnd
 from pitstop.storage.store import Store
 
 log = logging.getLogger("pitstop.engine")
@@ -235,21 +234,27 @@ class Worker:
         message = f"{code}: cannot start: {detail}"
 
         async with self.store.unit() as u:
-            row = await u.jobs.fence(job_id, epoch)
             job = await u.jobs.get(job_id)
             device = await u.devices.get(job.device_id)
-            if device.status in (DeviceStatus.DRAINING, DeviceStatus.UNDRAINING):
-                await u.devices.change_status(
-                    device.id,
-                    target=DeviceStatus.ERROR,
-                    actor=Actor(name=job.created_by, role=Role.ENGINE),
-                    via=Via.ENGINE,
-                    reason=message,
-                    job_id=job_id,
-                    attention_reason=message,
-                )
-            await u.jobs.add_event(job_id, level=Level.ERROR, message=message, device=device.name)
-            await u.jobs.finish(row, status=JobStatus.FAILED, result={}, error=message)
+        # One fenced transaction: the device to error (when it was caught half-way), the log
+        # line and the job's end.
+        events = [PendingEvent(self.store.clock(), Level.ERROR, message, None, device.name, {})]
+        end = JobEnd(JobStatus.FAILED, {}, error=message)
+        if device.status in (DeviceStatus.DRAINING, DeviceStatus.UNDRAINING):
+            await self.store.writes.change_status(
+                device=device,
+                target=DeviceStatus.ERROR,
+                actor=Actor(name=job.created_by, role=Role.ENGINE),
+                via=Via.ENGINE,
+                reason=message,
+                attention_reason=message,
+                job_id=job_id,
+                epoch=epoch,
+                events=events,
+                finish=end,
+            )
+        else:
+            await self.store.journal.boundary(job_id, epoch, events=events, finish=end)
 
     async def _heartbeat(self, job_id: uuid.UUID, epoch: int, run: _Run) -> None:
         # Real time on purpose: leases are about wall-clock liveness of this process. A cancel

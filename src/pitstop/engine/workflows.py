@@ -24,14 +24,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from pitstop.domain.jobs import JobType, Mode, StepPlan, StepStatus
+from pitstop.domain.jobs import JobType, Mode, StepPlan
 from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.parameters import MAX_TIMEOUT_S
 from pitstop.domain.step_outputs import StepName
 from pitstop.engine import checks, config_check, traffic
 from pitstop.engine.context import StepContext
-from pitstop.storage.jobs import Fenced
-from pitstop.storage.store import Unit
 
 StepFn = Callable[[StepContext], Awaitable[dict[str, Any]]]
 
@@ -118,13 +116,7 @@ _DEACTIVATE_UNDONE = (
 
 
 async def _mark_undone(ctx: StepContext, names: Sequence[str]) -> None:
-    async def write(u: Unit, row: Fenced) -> None:
-        done = [
-            s.name for s in (await u.jobs.get(row.job_id)).steps if s.status is StepStatus.SUCCEEDED
-        ]
-        await u.jobs.mark_steps(row, [n for n in names if n in done], StepStatus.ROLLED_BACK)
-
-    await ctx.fenced(write)
+    await ctx.undo_steps(names)
 
 
 async def _to_error(ctx: StepContext, why: str) -> str:

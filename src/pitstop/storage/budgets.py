@@ -1,35 +1,32 @@
-"""Fabric policy and redundancy-budget reservations, read and written in the caller's
-transaction.
+"""Fabric policy and the fabric's budget pools, read and written in the caller's transaction.
 
 A reservation is the status change itself: a device holds a slot in each of its pools while its
-status is unavailable. :meth:`BudgetRepository.reserve` runs inside the transaction that changes
-the status, after the fabric's row lock is held (``DeviceRepository.change_status`` takes it
-before the device's own row, always in that order), so on PostgreSQL every activation in a
-fabric is serialised and reads the statuses its predecessors committed; SQLite has one writer.
-See ADR 0008.
+status is unavailable. ``transitions.change_status`` judges and reserves in the transaction that
+changes the status, after the fabric's row lock is held (taken before the device's own row,
+always in that order), so on PostgreSQL every activation in a fabric is serialised and reads the
+statuses its predecessors committed; SQLite has one writer. See ADR 0008.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pitstop.domain.budgets import Pool, refusal, reservation, role_pool
+from pitstop.domain.budgets import Pool, role_pool
 from pitstop.domain.errors import NotFound
 from pitstop.domain.inventory import Budget
 from pitstop.domain.lifecycle import DeviceStatus
-from pitstop.domain.policy import FabricPolicy, check_allowed, stored_role_budgets
+from pitstop.domain.policy import FabricPolicy, stored_role_budgets
 from pitstop.domain.redundancy import Member
 from pitstop.storage.tables import DeviceGroupRow, DeviceRow, FabricRow, GroupRow
 
 
 def group_pools(rows: Iterable[tuple[str, str, str, str]]) -> list[Pool]:
     """The group pools of one device from ``(group, max_unavailable, member, status)`` rows:
-    by group name, members by name (shared with the engine's ``transitions``)."""
+    by group name, members by name (``transitions`` reads them)."""
     groups: dict[str, tuple[str, list[Member]]] = {}
     for gname, budget, member, status in rows:
         groups.setdefault(gname, (budget, []))[1].append(Member(member, DeviceStatus(status)))
@@ -93,24 +90,6 @@ class BudgetRepository:
         )
         return [Member(n, DeviceStatus(s)) for n, s in rows.all()]
 
-    async def device_pools(
-        self, *, device_id: uuid.UUID, fabric_id: uuid.UUID, role: str, policy: FabricPolicy
-    ) -> list[Pool]:
-        """Every pool of one device: each of its groups (by name), then its role if capped."""
-        mine = DeviceGroupRow.__table__.alias("mine")
-        rows = await self._s.execute(
-            select(GroupRow.name, GroupRow.max_unavailable, DeviceRow.name, DeviceRow.status)
-            .join(DeviceGroupRow, DeviceGroupRow.group_id == GroupRow.id)
-            .join(DeviceRow, DeviceRow.id == DeviceGroupRow.device_id)
-            .join(mine, mine.c.group_id == GroupRow.id)
-            .where(mine.c.device_id == device_id)
-        )
-        pools = group_pools(rows.all())
-        cap = policy.role_budget(role)
-        if cap is not None:
-            pools.append(role_pool(role, cap, await self._role_members(fabric_id, role)))
-        return pools
-
     async def fabric_pools(self, fabric_id: uuid.UUID) -> list[Pool]:
         """Every group of the fabric and every capped role that has devices."""
         policy = await self.policy(fabric_id)
@@ -135,41 +114,3 @@ class BudgetRepository:
             if found:
                 pools.append(role_pool(role, cap, sorted(found, key=lambda m: m.name)))
         return pools
-
-    # Reserving ---------------------------------------------------------------------------
-
-    async def check(
-        self,
-        *,
-        device: str,
-        device_id: uuid.UUID,
-        fabric_id: uuid.UUID,
-        fabric: str,
-        role: str,
-        forced: str | None,
-    ) -> list[Pool]:
-        """Policy, then a free slot in every pool; raises ``MAINTENANCE_DISALLOWED`` or
-        ``BUDGET_EXCEEDED``. Only a reservation when the caller holds the fabric's lock and
-        writes the status in the same transaction."""
-        policy = await self.policy(fabric_id)
-        check_allowed(policy, fabric=fabric, device=device, forced=forced)
-        pools = await self.device_pools(
-            device_id=device_id, fabric_id=fabric_id, role=role, policy=policy
-        )
-        refused = refusal(device, pools)
-        if refused is not None:
-            raise refused
-        return pools
-
-    async def reserve(self, row: DeviceRow, *, fabric: str, forced: str | None) -> dict[str, Any]:
-        """Check and reserve for ``row`` (locked, still in its old status); returns what the
-        audit row records."""
-        pools = await self.check(
-            device=row.name,
-            device_id=row.id,
-            fabric_id=row.fabric_id,
-            fabric=fabric,
-            role=row.role,
-            forced=forced,
-        )
-        return reservation(pools, forced=forced)

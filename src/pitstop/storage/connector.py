@@ -24,14 +24,15 @@ import asyncio
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -180,6 +181,46 @@ class SqliteConnector(Connector):
         self._thread.shutdown(wait=True)
 
 
+# Inside a unit ----------------------------------------------------------------------------
+
+
+async def drive(body: Body[T], execute: Callable[[Query], Awaitable[Any]]) -> T:
+    """Feed each query ``body`` yields to ``execute`` and its result back, on an event loop
+    (asyncpg, a unit's session); returns what the body returns."""
+    steps = body()
+    result: Any = None
+    while True:
+        try:
+            q = steps.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        result = await execute(q)
+
+
+async def in_session(session: AsyncSession, body: Body[T]) -> T:
+    """Run ``body`` in the transaction of an ORM session, beside the repositories' writes:
+    for a named write a unit makes (a queued job cancelled), so that it has one spelling.
+    Its statements take plain ``?`` placeholders (no ``?::type`` casts)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    async def execute(q: Query) -> Any:
+        if q.rows is not None:
+            raise NotImplementedError("executemany in a session")
+        parts = f"{q.sql} {q.lock}".split("?") if postgres and q.lock else q.sql.split("?")
+        sql = parts[0] + "".join(f":p{n}{part}" for n, part in enumerate(parts[1:]))
+        args = q.args if postgres else _sqlite_args(q.args)
+        cursor = await session.execute(text(sql), {f"p{n}": v for n, v in enumerate(args)})
+        if q.fetch_all:
+            return [tuple(r) for r in cursor.all()]
+        if q.fetch:
+            found = cursor.first()
+            return None if found is None else tuple(found)
+        return getattr(cursor, "rowcount", 0)
+
+    return await drive(body, execute)
+
+
 # PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -237,25 +278,19 @@ class PostgresConnector(Connector):
             return await self._drive(raw, body)
 
     async def _drive(self, raw: Any, body: Body[T]) -> T:
-        steps = body()
-        result: Any = None
-        while True:
-            try:
-                q = steps.send(result)
-            except StopIteration as done:
-                value: T = done.value
-                return value
+        async def execute(q: Query) -> Any:
             sql = self._pg(f"{q.sql} {q.lock}" if q.lock else q.sql)
             if q.rows is not None:
                 await raw.executemany(sql, q.rows)
-                result = len(q.rows)
-            elif q.fetch_all:
-                result = [tuple(r) for r in await raw.fetch(sql, *q.args)]
-            elif q.fetch:
+                return len(q.rows)
+            if q.fetch_all:
+                return [tuple(r) for r in await raw.fetch(sql, *q.args)]
+            if q.fetch:
                 row = await raw.fetchrow(sql, *q.args)
-                result = None if row is None else tuple(row)
-            else:
-                result = _count(await raw.execute(sql, *q.args))
+                return None if row is None else tuple(row)
+            return _count(await raw.execute(sql, *q.args))
+
+        return await drive(body, execute)
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
         pool = await self._get_pool()

@@ -63,11 +63,12 @@ def status_values(
     return values
 
 
-def check_version(row: DeviceRow, expected: int | None) -> None:
-    if expected is not None and expected != row.version:
+def check_version(name: str, version: int, expected: int | None) -> None:
+    """Refuse a write made on top of a version other than the one the caller read."""
+    if expected is not None and expected != version:
         raise Conflict(
-            f"device {row.name!r} is at version {row.version}, not {expected}; read it again",
-            current_version=row.version,
+            f"device {name!r} is at version {version}, not {expected}; read it again",
+            current_version=version,
             expected_version=expected,
         )
 

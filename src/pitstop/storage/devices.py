@@ -1,9 +1,8 @@
-"""Devices: inventory rows, their labels and groups, and status changes.
+"""Devices: inventory rows, their labels and groups: reads, create, update and delete.
 
-A status change is checked against the lifecycle table, then the role, then the version, and is
-written in the same transaction as its audit row. The device row is read ``FOR UPDATE`` (on
-SQLite the transaction already holds the write lock), and the write is guarded by
-``WHERE version = :read``, so two changes can never both apply on top of one version.
+Status changes are not here: every one, by hand or by a job, is ``transitions.change_status``
+(listed in ``writes.py``). An update reads the device row ``FOR UPDATE`` (on SQLite the
+transaction already holds the write lock) and checks the version the caller read.
 """
 
 from __future__ import annotations
@@ -11,13 +10,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, not_, select, tuple_, update
+from sqlalchemy import Select, delete, exists, not_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from pitstop.domain.errors import (
     AmbiguousReference,
@@ -27,13 +24,12 @@ from pitstop.domain.errors import (
     ValidationFailed,
 )
 from pitstop.domain.inventory import Connection, Device
-from pitstop.domain.lifecycle import UNAVAILABLE, DeviceStatus, check_transition
+from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.domain.roles import Actor, Via
 from pitstop.domain.selectors import Op, Term
 from pitstop.storage.audit_log import AuditLog
-from pitstop.storage.budgets import BudgetRepository, lock_fabric
 from pitstop.storage.clock import Clock
-from pitstop.storage.device_rows import check_version, device_from_row, status_values
+from pitstop.storage.device_rows import check_version, device_from_row
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
 from pitstop.storage.refs import as_uuid
 from pitstop.storage.tables import DeviceGroupRow, DeviceLabelRow, DeviceRow, FabricRow, GroupRow
@@ -183,36 +179,6 @@ class DeviceRepository:
             await self._s.scalars(select(DeviceRow.name).where(DeviceRow.fabric_id == fabric_id))
         )
 
-    async def redundancy_view(
-        self, device: Device
-    ) -> tuple[
-        list[tuple[str, DeviceStatus]], list[tuple[str, str, list[tuple[str, DeviceStatus]]]]
-    ]:
-        """What the redundancy check needs: every device of the same role in the fabric, and
-        each group of the device with its budget and its members, all with their statuses."""
-        same_role = [
-            (name, DeviceStatus(status))
-            for name, status in (
-                await self._s.execute(
-                    select(DeviceRow.name, DeviceRow.status).where(
-                        DeviceRow.fabric_id == device.fabric_id, DeviceRow.role == device.role
-                    )
-                )
-            ).all()
-        ]
-        groups: dict[str, tuple[str, list[tuple[str, DeviceStatus]]]] = {}
-        member_group = DeviceGroupRow.__table__.alias("mine")
-        rows = await self._s.execute(
-            select(GroupRow.name, GroupRow.max_unavailable, DeviceRow.name, DeviceRow.status)
-            .join(DeviceGroupRow, DeviceGroupRow.group_id == GroupRow.id)
-            .join(DeviceRow, DeviceRow.id == DeviceGroupRow.device_id)
-            .join(member_group, member_group.c.group_id == GroupRow.id)
-            .where(member_group.c.device_id == device.id)
-        )
-        for gname, budget, member, status in rows.all():
-            groups.setdefault(gname, (budget, []))[1].append((member, DeviceStatus(status)))
-        return same_role, [(g, b, m) for g, (b, m) in sorted(groups.items())]
-
     # Writing -----------------------------------------------------------------------------
 
     async def create(
@@ -296,7 +262,7 @@ class DeviceRepository:
         connection, labels, groups."""
         row, fabric = await self._locked(device_id)
         actor.ensure_may_write(fabric)
-        check_version(row, expected_version)
+        check_version(row.name, row.version, expected_version)
         if "role" in changes:
             row.role = changes["role"]
         if "driver" in changes:
@@ -357,97 +323,6 @@ class DeviceRepository:
         )
         await self._s.flush()
         return device
-
-    async def change_status(
-        self,
-        device_id: uuid.UUID,
-        *,
-        target: DeviceStatus,
-        actor: Actor,
-        via: Via,
-        reason: str | None = None,
-        ticket: str | None = None,
-        expected_version: int | None = None,
-        job_id: uuid.UUID | None = None,
-        expected_end: datetime | None = None,
-        attention_reason: str | None = None,
-        if_needed: bool = False,
-        force_reason: str | None = None,
-    ) -> Device:
-        """Move a device to ``target``: table, then role, then version; audited atomically.
-        With ``if_needed`` (the engine repeating a step), a device already there is left as is.
-
-        Leaving service (activated to draining) reserves a slot in every budget pool of the
-        device and obeys the fabric's policy (``force_reason``: an admin's forced start);
-        see ``storage/budgets.py``. The fabric's lock is taken before the device's.
-        """
-        if target in UNAVAILABLE:
-            fabric_id = await self._s.scalar(
-                select(DeviceRow.fabric_id).where(DeviceRow.id == device_id)
-            )
-            if fabric_id is not None:
-                await lock_fabric(self._s, fabric_id)
-        row, fabric = await self._locked(device_id)
-        current = DeviceStatus(row.status)
-        if if_needed and current is target:
-            return await self.get(device_id)
-        check_transition(current, target, actor.role)
-        actor.ensure_may_write(fabric)
-        check_version(row, expected_version)
-        reservation: dict[str, Any] = {}
-        # Error is a fact, never refused; every other way out of service takes a slot.
-        leaving = current not in UNAVAILABLE and target in UNAVAILABLE
-        if leaving and target is not DeviceStatus.ERROR:
-            reservation = await BudgetRepository(self._s).reserve(
-                row, fabric=fabric, forced=force_reason
-            )
-        read_version = row.version
-        values = status_values(
-            current,
-            target,
-            now=self._clock(),
-            actor=actor.name,
-            reason=reason,
-            ticket=ticket,
-            expected_end=expected_end,
-            attention_reason=attention_reason,
-            version=read_version,
-            entered_at=row.mnt_entered_at,
-        )
-        result = await self._s.execute(
-            update(DeviceRow)
-            .where(and_(DeviceRow.id == device_id, DeviceRow.version == read_version))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 1) != 1:
-            raise Conflict(f"device {row.name!r} changed concurrently; read it again")
-        manual = via is not Via.ENGINE
-        await self._audit.append(
-            actor=actor.name,
-            action="device.status",
-            via=via.value,
-            fabric=fabric,
-            device=row.name,
-            device_id=row.id,
-            from_status=current.value,
-            to_status=target.value,
-            reason=reason,
-            ticket=ticket,
-            job_id=job_id,
-            details={
-                **(
-                    {"manual": True, "note": "set by hand; pitstop did not touch the device"}
-                    if manual
-                    else {}
-                ),
-                **reservation,
-            },
-        )
-        # The UPDATE bypassed the loaded row: bring it up to date without another SELECT.
-        for key, value in values.items():
-            set_committed_value(row, key, value)
-        return (await self._hydrate([(row, fabric)]))[0]
 
     async def _bump(self, row: DeviceRow) -> None:
         row.version += 1

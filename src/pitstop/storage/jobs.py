@@ -5,20 +5,19 @@ worker remembers it. Every later write the worker makes for that job starts with
 which locks the job row and checks the epoch; a worker whose lease was taken over (a zombie,
 back from a long pause) gets ``LeaseLost`` and its transaction writes nothing.
 
-Claims, heartbeats and the step-boundary writes of a running job are in ``leases.py`` and
-``journal.py``, on the raw connection; the fenced writes here serve the rarer paths (undoing,
-a job that cannot start, a status change under a redundancy check).
+Claims, heartbeats and every fenced write of a running job are in ``leases.py``,
+``journal.py`` and ``transitions.py``, on the raw connection (listed in ``writes.py``); this
+repository keeps enqueue, reads, cancel and retry.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +35,8 @@ from pitstop.domain.jobs import (
     StepStatus,
 )
 from pitstop.storage.clock import Clock, as_utc
+from pitstop.storage.connector import in_session
+from pitstop.storage.journal import JobEnd, end_job
 from pitstop.storage.pages import Page, decode_cursor, encode_cursor
 from pitstop.storage.refs import as_uuid
 from pitstop.storage.tables import (
@@ -53,31 +54,6 @@ STEPS = cast(Table, JobStepRow.__table__)
 EVENTS = cast(Table, JobEventRow.__table__)
 
 CLAIM_LOCK_KEY = 0x70697473  # "pits": serialises claims across replicas on PostgreSQL
-
-
-@dataclass(frozen=True, slots=True)
-class Fenced:
-    """A job whose lease this transaction has checked and locked. ``step_started_at``: when
-    the step this boundary started first started (kept across a takeover)."""
-
-    job_id: uuid.UUID
-    device_id: uuid.UUID
-    cancel_requested: bool
-    step_started_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    at: datetime
-    level: Level
-    message: str
-    step: str | None
-    device: str | None
-    data: Mapping[str, Any]
-
-
-class LeaseLost(Exception):
-    """This worker no longer holds the job's lease; whatever it was about to write is void."""
 
 
 def _step(row: JobStepRow) -> Step:
@@ -299,99 +275,6 @@ class JobRepository:
             for r in rows
         ]
 
-    # Leases ------------------------------------------------------------------------------
-
-    async def fence(self, job_id: uuid.UUID, epoch: int) -> Fenced:
-        """Lock the job row and check that ``epoch`` still holds its lease, in one statement.
-
-        The no-op UPDATE takes the row lock (so no claim can move the epoch until this
-        transaction ends) and returns the flags the runner needs, without an ORM round trip.
-        """
-        found = (
-            await self._s.execute(
-                update(JOBS)
-                .where(
-                    JOBS.c.id == job_id,
-                    JOBS.c.lease_epoch == epoch,
-                    JOBS.c.status == JobStatus.RUNNING.value,
-                )
-                .values(lease_epoch=JOBS.c.lease_epoch)
-                .returning(JOBS.c.device_id, JOBS.c.cancel_requested)
-            )
-        ).one_or_none()
-        if found is None:
-            raise LeaseLost(f"job {job_id}: lease epoch {epoch} is no longer current")
-        return Fenced(job_id=job_id, device_id=found[0], cancel_requested=bool(found[1]))
-
-    # Fenced writes (call fence() first in the same transaction) ----------------------------
-
-    async def mark_steps(self, job: Fenced, names: Sequence[str], status: StepStatus) -> None:
-        await self._s.execute(
-            update(STEPS)
-            .where(STEPS.c.job_id == job.job_id, STEPS.c.name.in_(list(names)))
-            .values(status=status.value)
-        )
-
-    async def add_events(self, job_id: uuid.UUID, events: Sequence[PendingEvent]) -> None:
-        """Write a batch of log lines (buffered by a worker between its fenced writes)."""
-        if not events:
-            return
-        await self._s.execute(
-            insert(EVENTS),
-            [
-                {
-                    "job_id": job_id,
-                    "at": e.at,
-                    "level": e.level.value,
-                    "step": e.step,
-                    "device": e.device,
-                    "message": e.message,
-                    "data": dict(e.data),
-                }
-                for e in events
-            ],
-        )
-
-    async def add_event(
-        self,
-        job_id: uuid.UUID,
-        *,
-        level: Level,
-        message: str,
-        step: str | None = None,
-        device: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
-        event = PendingEvent(self._clock(), level, message, step, device, dict(data or {}))
-        await self.add_events(job_id, [event])
-
-    async def finish(
-        self,
-        job: Fenced,
-        *,
-        status: JobStatus,
-        result: Mapping[str, Any],
-        error: str | None = None,
-    ) -> None:
-        """End the job and release the device, in the caller's (fenced) transaction."""
-        values: dict[str, Any] = {
-            "status": status.value,
-            "result": dict(result),
-            "error": error,
-            "finished_at": self._clock(),
-            "current_step": None,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        if status is JobStatus.SUCCEEDED:
-            values["progress"] = 100
-        await self._s.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(**values))
-        await self._s.execute(
-            delete(DeviceLockRow).where(
-                DeviceLockRow.device_id == job.device_id, DeviceLockRow.job_id == job.job_id
-            )
-        )
-
     # Control -----------------------------------------------------------------------------
 
     async def request_cancel(self, job_id: uuid.UUID) -> Job:
@@ -402,9 +285,9 @@ class JobRepository:
         if status.finished:
             raise Conflict(f"job {job_id} already {status.value}", job_status=status.value)
         if status is JobStatus.QUEUED:
-            # Never started: nothing to undo.
-            fenced = Fenced(job_id=row.id, device_id=row.device_id, cancel_requested=True)
-            await self.finish(fenced, status=JobStatus.CANCELLED, result={}, error="cancelled")
+            # Never started: nothing to undo. The job end every path writes, in this session.
+            end = JobEnd(JobStatus.CANCELLED, {}, error="cancelled")
+            await in_session(self._s, lambda: end_job(row.id, end, self._clock()))
         else:
             row.cancel_requested = True
             await self._s.flush()

@@ -22,13 +22,12 @@ import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pitstop.domain.jobs import JobStatus, JobType, Mode, StepStatus
-from pitstop.storage.clock import Clock
+from pitstop.domain.jobs import JobStatus, JobType, Level, Mode, StepStatus
+from pitstop.storage.clock import Clock, as_utc
 from pitstop.storage.connector import Connector, Query
-from pitstop.storage.jobs import Fenced, LeaseLost, PendingEvent
 
 _RUNNING = JobStatus.RUNNING.value
 
@@ -81,6 +80,31 @@ LIMIT 1
 
 
 @dataclass(frozen=True, slots=True)
+class Fenced:
+    """A job whose lease this transaction has checked and locked. ``step_started_at``: when
+    the step this boundary started first started (kept across a takeover)."""
+
+    job_id: uuid.UUID
+    device_id: uuid.UUID
+    cancel_requested: bool
+    step_started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    at: datetime
+    level: Level
+    message: str
+    step: str | None
+    device: str | None
+    data: Mapping[str, Any]
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease; whatever it was about to write is void."""
+
+
+@dataclass(frozen=True, slots=True)
 class StepEnd:
     idx: int
     status: StepStatus
@@ -97,14 +121,6 @@ class JobEnd:
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(dict(value))
-
-
-def _when(value: Any) -> datetime | None:
-    """A timestamp as the driver returns it (SQLite: text), aware and in UTC."""
-    if value is None:
-        return None
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def fence(
@@ -127,6 +143,15 @@ def add_events(job_id: uuid.UUID, events: Sequence[PendingEvent]) -> Generator[Q
                 for e in events
             ],
         )
+
+
+def end_job(job_id: uuid.UUID, finish: JobEnd, now: datetime) -> Generator[Query, Any, None]:
+    """End the job and release its device, after ``fence`` in the same body (the SQLite
+    boundary and a status change that ends the job; PostgreSQL's boundary folds the same
+    writes into its one statement)."""
+    result = _json(finish.result)
+    yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))
+    yield Query(RELEASE_DEVICE, (job_id, job_id))
 
 
 def _one_statement(
@@ -238,7 +263,7 @@ class Journal:
                 job_id=job_id,
                 device_id=uuid.UUID(str(found[0])),
                 cancel_requested=bool(found[1]),
-                step_started_at=_when(found[2]),
+                step_started_at=as_utc(found[2]),
             )
 
         def body() -> Generator[Query, Any, Fenced]:
@@ -254,11 +279,29 @@ class Journal:
                 )
             if start is not None and not row.cancel_requested:
                 started = yield Query(START_STEP, (now, job_id, start[0]), fetch=True)
-                row = replace(row, step_started_at=_when(started[0]) if started else None)
+                row = replace(row, step_started_at=as_utc(started[0]) if started else None)
             if finish is not None:
-                result = _json(finish.result)
-                yield Query(END_JOB, (finish.status.value, result, finish.error, now, job_id))
-                yield Query(RELEASE_DEVICE, (job_id, job_id))
+                yield from end_job(job_id, finish, now)
+            return row
+
+        return await self.connector.transaction(body)
+
+    async def undo_steps(
+        self, job_id: uuid.UUID, epoch: int, *, names: Sequence[str], events: Sequence[PendingEvent]
+    ) -> Fenced:
+        """Mark the steps among ``names`` that succeeded as rolled back, fenced, with the
+        buffered log lines: an undo leaves the record of what it reversed."""
+        marks = ", ".join("?" for _ in names)
+
+        def body() -> Generator[Query, Any, Fenced]:
+            row = yield from fence(job_id, epoch)
+            yield from add_events(job_id, events)
+            if names:
+                yield Query(
+                    f"UPDATE job_steps SET status = ? WHERE job_id = ? AND status = ?"
+                    f" AND name IN ({marks})",
+                    (StepStatus.ROLLED_BACK.value, job_id, StepStatus.SUCCEEDED.value, *names),
+                )
             return row
 
         return await self.connector.transaction(body)

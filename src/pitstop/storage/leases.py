@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -29,11 +29,11 @@ from sqlalchemy import JSON, Boolean, DateTime, Table, Uuid
 from pitstop.domain.errors import NotFound
 from pitstop.domain.inventory import Device
 from pitstop.domain.jobs import Job, JobStatus
-from pitstop.storage.clock import Clock
+from pitstop.storage.clock import Clock, as_utc
 from pitstop.storage.connector import Connector, Query
 from pitstop.storage.device_rows import device_from_row
-from pitstop.storage.jobs import CLAIM_LOCK_KEY, LeaseLost, PendingEvent, job_from_row
-from pitstop.storage.journal import add_events, fence
+from pitstop.storage.jobs import CLAIM_LOCK_KEY, job_from_row
+from pitstop.storage.journal import LeaseLost, PendingEvent, add_events, fence
 from pitstop.storage.tables import DeviceRow, FabricRow, JobRow, JobStepRow
 
 _RUNNING = JobStatus.RUNNING.value
@@ -124,8 +124,7 @@ def _decode(column: Any, value: Any) -> Any:
     if isinstance(kind, Boolean):
         return bool(value)
     if isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime):
-        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        return as_utc(value)
     return value
 
 

@@ -1,5 +1,6 @@
-"""The storage entry point: ``Store.unit()`` opens one transaction with every repository;
-``Store.leases`` and ``Store.journal`` are the workers' claims and step boundaries."""
+"""The storage entry point: ``Store.unit()`` opens one transaction with every repository (CRUD
+and reads); ``Store.writes`` lists every fenced or audited write (``writes.py``), among them
+``Store.leases`` and ``Store.journal``, the workers' claims and step boundaries."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pitstop.storage.named_actions import NamedActionRepository
 from pitstop.storage.overruns import OverrunRepository
 from pitstop.storage.signals import Signal
 from pitstop.storage.tokens import TokenRepository
+from pitstop.storage.writes import Writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Store:
         self.clock = clock
         self._journal: Journal | None = None
         self._leases: Leases | None = None
+        self._writes: Writes | None = None
         # Announced after the commit, to wake this process's workers and campaign drivers.
         self.job_queued = Signal()
         self.job_ended = Signal()
@@ -65,6 +68,15 @@ class Store:
         if self._leases is None:
             self._leases = Leases(self.db.connector, self.clock)
         return self._leases
+
+    @property
+    def writes(self) -> Writes:
+        """Every fenced or audited write outside the units' CRUD, by name (``writes.py``)."""
+        if self._writes is None:
+            self._writes = Writes(
+                self.db.connector, self.clock, journal=self.journal, leases=self.leases
+            )
+        return self._writes
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:

@@ -179,14 +179,16 @@ async def set_status(
     Leaving service reserves a budget slot and obeys the fabric's policy, like a job does."""
     forced = check_force(role=actor.role, force=body.force, force_reason=body.force_reason)
     async with store.unit() as u:
-        out = await u.devices.change_status(
-            await _device_id(u, device, fabric),
-            target=body.status,
-            actor=actor,
-            via=via,
-            reason=body.reason,
-            ticket=body.ticket,
-            expected_version=body.version,
-            force_reason=forced,
-        )
-        return DeviceOut.of(out, actor.role)
+        found = await u.devices.get(await _device_id(u, device, fabric))
+    # The one status change (``storage/writes.py``): it reads the device again under its lock.
+    out = await store.writes.change_status(
+        device=found,
+        target=body.status,
+        actor=actor,
+        via=via,
+        reason=body.reason,
+        ticket=body.ticket,
+        expected_version=body.version,
+        forced=forced,
+    )
+    return DeviceOut.of(out, actor.role)
