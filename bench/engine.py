@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from pitstop.api.import_files import parse_file
 from pitstop.api.importing import run_import
 from pitstop.api.startup import SYSTEM
 from pitstop.domain.jobs import JobStatus, JobType, Mode
@@ -59,15 +60,8 @@ async def _seed(url: str, devices: int) -> None:
     )
     async with Store(db).unit() as u:
         await u.fabrics.create(name="bench", description="", labels={})
-        await run_import(
-            u,
-            "devices:\n" + rows,
-            fmt="yaml",
-            fabric="bench",
-            dry_run=False,
-            actor=SYSTEM,
-            via=Via.API,
-        )
+        parsed = parse_file("devices:\n" + rows, fmt="yaml", fabric="bench", max_rows=100_000)
+        await run_import(u, parsed, dry_run=False, actor=SYSTEM, via=Via.API)
     await db.close()
 
 
