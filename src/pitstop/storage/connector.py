@@ -10,7 +10,8 @@ transaction is one call:
   (``BEGIN IMMEDIATE`` to ``COMMIT``) runs there in one hop. It takes the same per-process
   write turn as the SQLAlchemy sessions (``Database.write_turn``), so writers stay fair.
 - PostgreSQL: a small asyncpg pool of its own, whose connections cache the prepared
-  statements.
+  statements. A connection goes back to the pool without asyncpg's session reset (see
+  ``_keep_session``).
 
 Statements are written once with ``?`` placeholders (rewritten to ``$n`` for PostgreSQL).
 Values are plain Python (UUID, aware datetime, bool, str, int, JSON already as text) and
@@ -198,6 +199,20 @@ def _numbered(sql: str) -> str:
     return "".join(out)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is, instead of asyncpg's default reset
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), a round trip and a
+    quarter of the statements of a step.
+
+    Safe because nothing on these connections outlives its transaction: asyncpg still rolls
+    back a transaction left open before this runs; pitstop takes only transaction-scoped
+    advisory locks (``pg_advisory_xact_lock``), no session ones; cursors close with their
+    transaction; no statement here runs ``SET`` (only ``SET LOCAL``, if any) or ``LISTEN``
+    (the listener for other processes' notices has a connection of its own, ``notices.py``).
+    ``tests/integration/test_pg_sessions.py`` fails if a named query takes session state.
+    """
+
+
 class PostgresConnector(Connector):
     """A small asyncpg pool of its own: checking a connection out of SQLAlchemy's pool costs
     a ping round trip and two greenlet switches, more than a step boundary itself."""
@@ -220,7 +235,7 @@ class PostgresConnector(Connector):
             async with self._opening:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=0, max_size=self._max_size
+                        self._dsn, min_size=0, max_size=self._max_size, reset=_keep_session
                     )
         return self._pool
 
