@@ -94,6 +94,10 @@ class Worker:
         """Claim and run jobs until ``stop``: up to ``config.concurrency`` at a time, since a
         job spends most of its life waiting on its device."""
         stop = stop or asyncio.Event()
+        async with self.store.notices.listening():  # jobs queued by other processes too
+            await self._claim_until(stop)
+
+    async def _claim_until(self, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()
         queued = self.store.job_queued.subscribe()
         try:

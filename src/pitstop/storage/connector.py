@@ -22,6 +22,7 @@ Schema and migrations stay with SQLAlchemy and Alembic (ADR 0007).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
@@ -36,6 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+log = logging.getLogger("pitstop.storage")
+LISTEN_RETRY_S = 0.5  # first wait before listening again, doubled up to the max
+LISTEN_RETRY_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,19 @@ class Connector(ABC):
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
         """One statement as a transaction of its own, and its first row. On SQLite it takes
         no write turn, so there it may only read."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on ``channel`` (PostgreSQL); SQLite has no such thing,
+        and its processes poll."""
+        return None
+
+    async def listen(
+        self, channel: str, *, on_notice: Callable[[str], None], on_ready: Callable[[], None]
+    ) -> None:
+        """Deliver ``channel``'s payloads to ``on_notice`` until cancelled, reconnecting as
+        needed; ``on_ready`` runs each time the listening (re)starts, since notices sent
+        while it was not listening are lost. SQLite: nothing ever arrives."""
+        await asyncio.Event().wait()
 
     async def close(self) -> None:
         return None
@@ -222,6 +239,7 @@ class PostgresConnector(Connector):
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._closed = False
         self._sql: dict[str, str] = {}
 
     def _pg(self, sql: str) -> str:
@@ -233,6 +251,8 @@ class PostgresConnector(Connector):
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             async with self._opening:
+                if self._closed:  # a late notice must not open a pool nobody will close
+                    raise RuntimeError("the database connection is closed")
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
                         self._dsn, min_size=0, max_size=self._max_size, reset=_keep_session
@@ -278,7 +298,41 @@ class PostgresConnector(Connector):
             row = await raw.fetchrow(self._pg(sql), *args)
             return None if row is None else tuple(row)
 
+    async def notify(self, channel: str, payload: str) -> None:
+        # pg_notify rather than NOTIFY: the channel and payload are parameters, not SQL text.
+        await self.fetchone("SELECT pg_notify(?, ?)", (channel, payload))
+
+    async def listen(
+        self, channel: str, *, on_notice: Callable[[str], None], on_ready: Callable[[], None]
+    ) -> None:
+        # A connection of its own, outside the pool: LISTEN is session state, which the pool's
+        # connections never keep (``_keep_session``).
+        backoff = LISTEN_RETRY_S
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("listening for %s: cannot connect (%s); retrying", channel, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, LISTEN_RETRY_MAX_S)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(channel, lambda *a: on_notice(a[3]))
+                backoff = LISTEN_RETRY_S
+                on_ready()
+                await lost.wait()
+                log.warning("listening for %s: connection lost; reconnecting", channel)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("listening for %s failed (%s); retrying", channel, exc)
+                await asyncio.sleep(backoff)
+            finally:
+                # terminate, not close: close waits on the server, which may be gone.
+                conn.terminate()
+
     async def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
