@@ -63,6 +63,7 @@ Body = Callable[[], Generator[Query, Any, T]]
 
 class Connector(ABC):
     postgres = False
+    closed = False
 
     @abstractmethod
     async def transaction(self, body: Body[T]) -> T:
@@ -239,7 +240,6 @@ class PostgresConnector(Connector):
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
-        self._closed = False
         self._sql: dict[str, str] = {}
 
     def _pg(self, sql: str) -> str:
@@ -251,7 +251,7 @@ class PostgresConnector(Connector):
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             async with self._opening:
-                if self._closed:  # a late notice must not open a pool nobody will close
+                if self.closed:  # a late notice must not open a pool nobody will close
                     raise RuntimeError("the database connection is closed")
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
@@ -332,7 +332,7 @@ class PostgresConnector(Connector):
                 conn.terminate()
 
     async def close(self) -> None:
-        self._closed = True
+        self.closed = True
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -56,19 +56,24 @@ class Notices:
         if not self._postgres or name in self._pending:
             return
         try:
-            task = asyncio.get_running_loop().create_task(self._send(name))
+            # The connector of now: one looked up later, once the database closed, would be
+            # a new one with a pool nobody closes.
+            task = asyncio.get_running_loop().create_task(self._send(name, self._connector()))
         except RuntimeError:  # no loop: nobody in another process can be waiting on us
             return
         self._pending.add(name)
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, name: str) -> None:
+    async def _send(self, name: str, connector: Connector) -> None:
+        self._pending.discard(name)  # a fire from now on needs a notice of its own
         try:
-            self._pending.discard(name)  # a fire from now on needs a notice of its own
-            await self._connector().notify(CHANNEL, f"{self._origin}:{name}")
+            await connector.notify(CHANNEL, f"{self._origin}:{name}")
         except Exception as exc:  # the other processes' polls will see the change
-            log.warning("could not tell other processes of %s: %s", name, exc)
+            # Closing while a notice was on its way is a shutdown, not a fault.
+            (log.debug if connector.closed else log.warning)(
+                "could not tell other processes of %s: %s", name, exc
+            )
 
     def _received(self, payload: str) -> None:
         origin, _, name = payload.partition(":")
