@@ -72,10 +72,15 @@ class JobService:
         elif mode is None:
             mode = Mode.ACTIVATE
         async with self._store.unit() as u:
-            fabric_id = (await u.fabrics.row(fabric)).id if fabric else None
-            device_id = await u.devices.resolve(device, fabric_id=fabric_id)
+            named = await u.fabrics.row(fabric) if fabric else None
+            device_id = await u.devices.resolve(device, fabric_id=named.id if named else None)
             dev = await u.devices.get(device_id)
-            fabric_row = await u.fabrics.row(str(dev.fabric_id))
+            # The fabric named is the device's: read once (submit's CPU is mostly its reads).
+            fabric_row = (
+                named
+                if named is not None and named.id == dev.fabric_id
+                else await u.fabrics.row(str(dev.fabric_id))
+            )
             # Refuse bad parameters now, not half-way through the job.
             resolve(dict(fabric_row.parameters or {}), dict(advanced_parameters or {}))
             actor.ensure_may_write(dev.fabric)
