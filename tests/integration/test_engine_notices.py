@@ -123,3 +123,42 @@ async def test_a_store_ignores_its_own_notices(pg_database: str, clock: Any, oth
             assert not woken.is_set()
     finally:
         await db.close()
+
+
+async def listener_pids(store: Store) -> set[int]:
+    rows = await store.db.connector.fetchone(
+        "SELECT array_agg(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        (),
+    )
+    return set(rows[0] or []) if rows else set()
+
+
+async def test_a_listener_that_lost_its_connection_listens_again(
+    pg_database: str, clock: Any, other: Store
+) -> None:
+    """Notices sent while nobody listened are gone: on listening again, every subscriber
+    wakes once to look, and the notices after that arrive as before."""
+    db = Database.from_url(pg_database)
+    try:
+        here = Store(db, clock=clock)
+        woken = here.job_queued.subscribe()
+        async with here.notices.listening():
+            await listening(here)
+            (old,) = await listener_pids(other)
+            woken.clear()
+            await other.db.connector.fetchone("SELECT pg_terminate_backend(?)", (old,))
+            await asyncio.wait_for(woken.wait(), READY_S)  # the reconnect's look
+            for _ in range(int(READY_S / 0.05)):
+                pids = await listener_pids(other)
+                if pids and old not in pids:
+                    break
+                await asyncio.sleep(0.05)
+            assert pids and old not in pids
+            await asyncio.sleep(0.2)
+            woken.clear()
+            other.job_queued.fire()
+            await asyncio.wait_for(woken.wait(), READY_S)
+            await other.notices.close()
+    finally:
+        await db.close()

@@ -311,7 +311,7 @@ class PostgresConnector(Connector):
         while True:
             try:
                 conn = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # down, refused, timed out: the polls carry on meanwhile
                 log.warning("listening for %s: cannot connect (%s); retrying", channel, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, LISTEN_RETRY_MAX_S)
@@ -324,7 +324,7 @@ class PostgresConnector(Connector):
                 on_ready()
                 await lost.wait()
                 log.warning("listening for %s: connection lost; reconnecting", channel)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
                 log.warning("listening for %s failed (%s); retrying", channel, exc)
                 await asyncio.sleep(backoff)
             finally:
