@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 from campaign_support import definition
-from engine_support import ALICE, build_engine
+from engine_support import ALICE, HookedFactory, build_engine
 from test_engine_signals import HOUR, idle_worker, running, until
 
 from pitstop.domain.campaigns import FINISHED, CampaignState
 from pitstop.domain.jobs import JobStatus, JobType
 from pitstop.domain.roles import Via
+from pitstop.drivers.registry import DriverRegistry
 from pitstop.engine.campaign_runner import CampaignDriver, CampaignDriverConfig
 from pitstop.engine.campaigns import CampaignService
+from pitstop.engine.runner import EngineConfig, Worker
 from pitstop.engine.service import JobService
 from pitstop.storage.database import Database
 from pitstop.storage.store import Store
@@ -100,6 +102,55 @@ async def test_a_campaign_started_on_one_replica_is_conducted_on_another(
         assert (await service.get("roll"))[0].state is CampaignState.SUCCEEDED
     finally:
         await db.close()
+
+
+async def test_a_cancel_on_one_replica_interrupts_the_step_running_on_another(
+    pg_database: str, clock: Any, other: Store
+) -> None:
+    """The worker's heartbeat beats once in twenty minutes here (a third of its lease)."""
+    db = Database.from_url(pg_database)
+    try:
+        here = Store(db, clock=clock)
+        engine = await build_engine(here, clock)
+        reached = asyncio.Event()
+        registry = DriverRegistry()
+        registry.register("simulated", HookedFactory(engine.factory, {"traffic": stall(reached)}))
+        worker = Worker(
+            store=here,
+            drivers=registry,
+            clock=clock,
+            sleep=engine.fake_sleep,
+            config=EngineConfig(lease_ttl_s=HOUR, poll_interval_s=HOUR),
+            name="hooked",
+        )
+        job = await engine.submit("leaf2")
+        async with running(worker):
+            await listening(here)
+            await asyncio.wait_for(reached.wait(), READY_S)
+            await JobService(other).cancel(job.id, actor=ALICE, via=Via.API)
+
+            async def finished() -> bool:
+                return (await engine.job(job.id)).status.finished
+
+            await until(finished)
+        assert (await engine.job(job.id)).status is JobStatus.CANCELLED
+    finally:
+        await db.close()
+
+
+def stall(reached: asyncio.Event) -> Any:
+    """A traffic hook that holds the first sample for ever; the others pass."""
+    seen = 0
+
+    async def hook(call: Any) -> Any:
+        nonlocal seen
+        seen += 1
+        if seen == 1:
+            reached.set()
+            await asyncio.Event().wait()
+        return await call()
+
+    return hook
 
 
 async def test_a_store_ignores_its_own_notices(pg_database: str, clock: Any, other: Store) -> None:
