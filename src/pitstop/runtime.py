@@ -183,6 +183,9 @@ async def open_runtime(settings: Settings, *, plan: Plan) -> AsyncIterator[Runti
                 services=services,
             )
         finally:
+            # Notices still on their way (PostgreSQL) go out before the pool closes, so the
+            # other replicas hear of the last changes at once rather than at their next poll.
+            await store.notices.close()
             await drivers.aclose()
     finally:
         await database.close()

@@ -88,27 +88,29 @@ class CampaignDriver:
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Tick every poll interval, and at once when a job of this process ends, one of its
-        commands does, or a campaign is started, paused, approved... (``storage.signals``)."""
+        commands does, or a campaign is started, paused, approved... (``storage.signals``), here or
+        in another process (``storage.notices``)."""
         stop = stop or asyncio.Event()
         ended = self.store.job_ended.subscribe()
         changed = self.store.campaign_changed.subscribe()
         try:
-            while not stop.is_set():
-                for event in (ended, changed, self._nudge):
-                    event.clear()
-                await self.step_all()
-                waiters = {
-                    asyncio.ensure_future(e.wait()) for e in (stop, ended, changed, self._nudge)
-                }
-                try:
-                    await asyncio.wait(
-                        waiters,
-                        timeout=self.config.poll_interval_s,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
+            async with self.store.notices.listening():  # other processes' news too
+                while not stop.is_set():
+                    for event in (ended, changed, self._nudge):
+                        event.clear()
+                    await self.step_all()
+                    waiters = {
+                        asyncio.ensure_future(e.wait()) for e in (stop, ended, changed, self._nudge)
+                    }
+                    try:
+                        await asyncio.wait(
+                            waiters,
+                            timeout=self.config.poll_interval_s,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        for waiter in waiters:
+                            waiter.cancel()
         finally:
             self.store.job_ended.unsubscribe(ended)
             self.store.campaign_changed.unsubscribe(changed)

@@ -7,13 +7,14 @@ worker that lost its lease cannot change anything.
 
 A running step is interrupted (its task cancelled at whatever it awaits, a driver call
 included) in three cases: its time limit passed; its job was cancelled, which the heartbeat
-notices (at once in this process through ``Store.job_cancel_requested``, within a beat, a
-third of the lease TTL, from another process), and then the workflow's undo runs as for a
-failure; or the worker shuts down (the task running the job is cancelled), and then nothing
-is undone: the lease is released with a log line, and the next worker resumes the job at
-that step. This is safe because every step is idempotent and every driver stops cleanly
-when cancelled (a local command is killed, nothing is left half-sent), and because the undo
-and the re-run read the device's state afresh rather than trusting what the step reached.
+notices (at once through ``Store.job_cancel_requested``, from another process too on
+PostgreSQL, ``storage/notices.py``; else within a beat, a third of the lease TTL), and then
+the workflow's undo runs as for a failure; or the worker shuts down (the task running the job
+is cancelled), and then nothing is undone: the lease is released with a log line, and the
+next worker resumes the job at that step. This is safe because every step is idempotent and
+every driver stops cleanly when cancelled (a local command is killed, nothing is left
+half-sent), and because the undo and the re-run read the device's state afresh rather than
+trusting what the step reached.
 The undo itself is not interrupted by a cancel. A step is always awaited to its end before
 its undo runs or its lease is released; one that does not stop within ``STOP_GRACE_S`` of a
 shutdown keeps its lease, which then expires as a dead worker's would.
@@ -100,6 +101,10 @@ class Worker:
         """Claim and run jobs until ``stop``: up to ``config.concurrency`` at a time, since a
         job spends most of its life waiting on its device."""
         stop = stop or asyncio.Event()
+        async with self.store.notices.listening():  # jobs queued by other processes too
+            await self._claim_until(stop)
+
+    async def _claim_until(self, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()
         queued = self.store.job_queued.subscribe()
         try:
@@ -258,7 +263,8 @@ class Worker:
 
     async def _heartbeat(self, job_id: uuid.UUID, epoch: int, run: _Run) -> None:
         # Real time on purpose: leases are about wall-clock liveness of this process. A cancel
-        # requested in this process wakes it at once; from another one, the next beat sees it.
+        # wakes it at once (from another process through a notice on PostgreSQL); one whose
+        # notice was lost, or on SQLite from another process, is seen at the next beat.
         interval = max(self.config.lease_ttl_s / 3, 0.05)
         wake = self.store.job_cancel_requested.subscribe()
         try:

@@ -85,10 +85,15 @@ class JobService:
         elif mode is None:
             mode = Mode.ACTIVATE
         async with self._store.unit() as u:
-            fabric_id = (await u.fabrics.row(fabric)).id if fabric else None
-            device_id = await u.devices.resolve(device, fabric_id=fabric_id)
+            named = await u.fabrics.row(fabric) if fabric else None
+            device_id = await u.devices.resolve(device, fabric_id=named.id if named else None)
             dev = await u.devices.get(device_id)
-            fabric_row = await u.fabrics.row(str(dev.fabric_id))
+            # The fabric named is the device's: read once (submit's CPU is mostly its reads).
+            fabric_row = (
+                named
+                if named is not None and named.id == dev.fabric_id
+                else await u.fabrics.row(str(dev.fabric_id))
+            )
             # Resolved once, here: every run of the job (a retry, a takeover) uses these, so
             # a fabric default changed later never changes what a queued job does. Bad
             # parameters are refused now, not half-way through the job.

@@ -10,7 +10,8 @@ transaction is one call:
   (``BEGIN IMMEDIATE`` to ``COMMIT``) runs there in one hop. It takes the same per-process
   write turn as the SQLAlchemy sessions (``Database.write_turn``), so writers stay fair.
 - PostgreSQL: a small asyncpg pool of its own, whose connections cache the prepared
-  statements.
+  statements. A connection goes back to the pool without asyncpg's session reset (see
+  ``_keep_session``).
 
 Statements are written once with ``?`` placeholders (rewritten to ``$n`` for PostgreSQL).
 Values are plain Python (UUID, aware datetime, bool, str, int, JSON already as text) and
@@ -21,6 +22,7 @@ Schema and migrations stay with SQLAlchemy and Alembic (ADR 0007).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
@@ -36,6 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+log = logging.getLogger("pitstop.storage")
+LISTEN_RETRY_S = 0.5  # first wait before listening again, doubled up to the max
+LISTEN_RETRY_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ Body = Callable[[], Generator[Query, Any, T]]
 
 class Connector(ABC):
     postgres = False
+    closed = False
 
     @abstractmethod
     async def transaction(self, body: Body[T]) -> T:
@@ -73,6 +79,19 @@ class Connector(ABC):
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Row | None:
         """One statement as a transaction of its own, and its first row. On SQLite it takes
         no write turn, so there it may only read."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on ``channel`` (PostgreSQL); SQLite has no such thing,
+        and its processes poll."""
+        return None
+
+    async def listen(
+        self, channel: str, *, on_notice: Callable[[str], None], on_ready: Callable[[], None]
+    ) -> None:
+        """Deliver ``channel``'s payloads to ``on_notice`` until cancelled, reconnecting as
+        needed; ``on_ready`` runs each time the listening (re)starts, since notices sent
+        while it was not listening are lost. SQLite: nothing ever arrives."""
+        await asyncio.Event().wait()
 
     async def close(self) -> None:
         return None
@@ -239,6 +258,20 @@ def _numbered(sql: str) -> str:
     return "".join(out)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is, instead of asyncpg's default reset
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), a round trip and a
+    quarter of the statements of a step.
+
+    Safe because nothing on these connections outlives its transaction: asyncpg still rolls
+    back a transaction left open before this runs; pitstop takes only transaction-scoped
+    advisory locks (``pg_advisory_xact_lock``), no session ones; cursors close with their
+    transaction; no statement here runs ``SET`` (only ``SET LOCAL``, if any) or ``LISTEN``
+    (the listener for other processes' notices has a connection of its own, ``notices.py``).
+    ``tests/integration/test_pg_sessions.py`` fails if a named query takes session state.
+    """
+
+
 class PostgresConnector(Connector):
     """A small asyncpg pool of its own: checking a connection out of SQLAlchemy's pool costs
     a ping round trip and two greenlet switches, more than a step boundary itself."""
@@ -259,9 +292,11 @@ class PostgresConnector(Connector):
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             async with self._opening:
+                if self.closed:  # a late notice must not open a pool nobody will close
+                    raise RuntimeError("the database connection is closed")
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=0, max_size=self._max_size
+                        self._dsn, min_size=0, max_size=self._max_size, reset=_keep_session
                     )
         return self._pool
 
@@ -298,7 +333,41 @@ class PostgresConnector(Connector):
             row = await raw.fetchrow(self._pg(sql), *args)
             return None if row is None else tuple(row)
 
+    async def notify(self, channel: str, payload: str) -> None:
+        # pg_notify rather than NOTIFY: the channel and payload are parameters, not SQL text.
+        await self.fetchone("SELECT pg_notify(?, ?)", (channel, payload))
+
+    async def listen(
+        self, channel: str, *, on_notice: Callable[[str], None], on_ready: Callable[[], None]
+    ) -> None:
+        # A connection of its own, outside the pool: LISTEN is session state, which the pool's
+        # connections never keep (``_keep_session``).
+        backoff = LISTEN_RETRY_S
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+            except Exception as exc:  # down, refused, timed out: the polls carry on meanwhile
+                log.warning("listening for %s: cannot connect (%s); retrying", channel, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, LISTEN_RETRY_MAX_S)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(channel, lambda *a: on_notice(a[3]))
+                backoff = LISTEN_RETRY_S
+                on_ready()
+                await lost.wait()
+                log.warning("listening for %s: connection lost; reconnecting", channel)
+            except Exception as exc:
+                log.warning("listening for %s failed (%s); retrying", channel, exc)
+                await asyncio.sleep(backoff)
+            finally:
+                # terminate, not close: close waits on the server, which may be gone.
+                conn.terminate()
+
     async def close(self) -> None:
+        self.closed = True
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

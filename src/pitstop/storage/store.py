@@ -20,6 +20,7 @@ from pitstop.storage.jobs import JobRepository
 from pitstop.storage.journal import Journal
 from pitstop.storage.leases import Leases
 from pitstop.storage.named_actions import NamedActionRepository
+from pitstop.storage.notices import Notices
 from pitstop.storage.overruns import OverrunRepository
 from pitstop.storage.signals import Signal
 from pitstop.storage.tokens import TokenRepository
@@ -49,11 +50,15 @@ class Store:
         self._journal: Journal | None = None
         self._leases: Leases | None = None
         self._writes: Writes | None = None
-        # Announced after the commit, to wake this process's workers and campaign drivers.
-        self.job_queued = Signal()
-        self.job_ended = Signal()
-        self.job_cancel_requested = Signal()  # running jobs' workers look at once
-        self.campaign_changed = Signal()  # started, paused, resumed, aborted, approved...
+        # Announced after the commit, to wake the workers and campaign drivers of this
+        # process and, on PostgreSQL, of the others (``notices.py``).
+        self.notices = Notices(lambda: db.connector, postgres=not db.sqlite)
+        self.job_queued: Signal = self.notices.signal("job_queued")
+        self.job_ended: Signal = self.notices.signal("job_ended")
+        # Running jobs' workers look at once.
+        self.job_cancel_requested: Signal = self.notices.signal("job_cancel_requested")
+        # Started, paused, resumed, aborted, approved...
+        self.campaign_changed: Signal = self.notices.signal("campaign_changed")
 
     @property
     def journal(self) -> Journal:
