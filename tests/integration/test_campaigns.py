@@ -327,6 +327,34 @@ async def test_a_second_driver_takes_over_only_once_the_lease_has_expired(
     assert campaign.state is C.SUCCEEDED
 
 
+async def test_a_submission_lost_between_its_intent_and_its_job_is_made_again(
+    rollout: Rollout,
+) -> None:
+    # A driver killed after a tick committed its intents ("submitting ...") but before it
+    # submitted the jobs: nothing will ever record a job id for those intents. Here the
+    # first submission of each kind is lost that way.
+    await rollout.create(concurrency=1, selector={"roles": ["leaf"], "labels": "rack=r1"})
+    await rollout.start()
+    driver = rollout.driver
+    submit = driver._submit
+    lost: list[str] = []
+
+    async def crashing(campaign: Any, epoch: int, todo: list[Any]) -> None:
+        kept = []
+        for sub in todo:
+            if sub.kind in lost:
+                kept.append(sub)
+            else:
+                lost.append(sub.kind)
+        await submit(campaign, epoch, kept)
+
+    driver._submit = crashing  # type: ignore[method-assign]
+    campaign = await rollout.drive()
+    assert lost == ["test_run", "activate", "deactivate"]
+    assert campaign.state is C.SUCCEEDED
+    assert counts(await rollout.states()) == {"done": 2}
+
+
 async def test_a_driver_stopped_gracefully_releases_its_campaign_to_the_next_at_once(
     rollout: Rollout,
 ) -> None:

@@ -225,7 +225,15 @@ class CampaignDriver:
         devices: list[CampaignDevice],
         jobs: dict[uuid.UUID | None, Job],
     ) -> list[CampaignDevice]:
-        """An intent without a job id: adopt the job submitted just before a crash, if any."""
+        """An intent without a job id: adopt the job submitted just before a crash, if any;
+        if there is none, the crash came between the intent and the submission, and the
+        intent is dropped so this tick submits again.
+
+        A tick writes its intents, commits, and only then submits (``_submit``), which
+        records each job's id; the next tick of this driver comes after that. So an intent
+        still without a job id at the start of a tick was left by a driver that died in
+        between. Keeping it would wait for a job that never comes: the campaign would hang.
+        """
         out: list[CampaignDevice] = []
         for d in devices:
             kind = (d.step or "").removeprefix("submitting ")
@@ -240,6 +248,8 @@ class CampaignDriver:
                     )
                     jobs[found.id] = await u.jobs.get(found.id)
                     d = replace(d, job_id=found.id, step=kind)
+                else:
+                    d = replace(d, step=None)
             out.append(d)
         return out
 
