@@ -16,9 +16,9 @@ import json
 import math
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pitstop.api.problems import problem
+from pitstop.api.asgi_body import media_type, read_body, refuse
 from pitstop.domain.errors import FieldError, ValidationFailed
 from pitstop.domain.limits import MAX_DEPTH
 
@@ -105,11 +105,8 @@ def check(body: bytes) -> None:
 
 
 def _is_json(scope: Scope) -> bool:
-    for key, value in scope["headers"]:
-        if key.lower() == b"content-type":
-            kind: bytes = value.split(b";")[0].strip().lower()
-            return kind == b"application/json" or kind.endswith(b"+json")
-    return False
+    kind = media_type(scope)
+    return kind == b"application/json" or kind.endswith(b"+json")
 
 
 class JsonGuard:
@@ -120,33 +117,11 @@ class JsonGuard:
         if scope["type"] != "http" or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body, replay = await read_body(receive)
         if body:
             try:
                 check(body)
             except ValidationFailed as exc:
-                response = problem(
-                    status=exc.http_status,
-                    code=exc.code,
-                    title=exc.title,
-                    detail=exc.detail,
-                    instance=scope["path"],
-                    extra=exc.extra,
-                )
-                await response(scope, receive, send)
+                await refuse(scope, receive, send, exc)
                 return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
         await self.app(scope, replay, send)

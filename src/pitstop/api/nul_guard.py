@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pitstop.api.problems import problem
+from pitstop.api.asgi_body import media_type, read_body, refuse
 from pitstop.domain.errors import FieldError, ValidationFailed
 
 FORM = b"application/x-www-form-urlencoded"
@@ -21,14 +21,6 @@ FORM = b"application/x-www-form-urlencoded"
 
 def _has_nul(raw: bytes) -> bool:
     return b"\x00" in raw or b"\x00" in unquote_to_bytes(raw.replace(b"+", b" "))
-
-
-def _content_type(scope: Scope) -> bytes:
-    for key, value in scope["headers"]:
-        if key.lower() == b"content-type":
-            kind: bytes = value.split(b";")[0].strip().lower()
-            return kind
-    return b""
 
 
 def _refusal(where: str) -> ValidationFailed:
@@ -47,42 +39,16 @@ class NulGuard:
             return
         path = scope.get("raw_path") or scope["path"].encode()
         if "\x00" in scope["path"] or _has_nul(path):
-            await self._refuse(scope, receive, send, _refusal("path"))
+            await refuse(scope, receive, send, _refusal("path"))
             return
         if _has_nul(scope.get("query_string", b"")):
-            await self._refuse(scope, receive, send, _refusal("query"))
+            await refuse(scope, receive, send, _refusal("query"))
             return
-        if _content_type(scope) != FORM:
+        if media_type(scope) != FORM:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        if _has_nul(b"".join(chunks)):
-            await self._refuse(scope, receive, send, _refusal("body"))
+        body, replay = await read_body(receive)
+        if _has_nul(body):
+            await refuse(scope, receive, send, _refusal("body"))
             return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
         await self.app(scope, replay, send)
-
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, exc: ValidationFailed
-    ) -> None:
-        response = problem(
-            status=exc.http_status,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.detail,
-            instance=scope["path"],
-            extra=exc.extra,
-        )
-        await response(scope, receive, send)
