@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +54,30 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def test_a_server_killed_mid_activation_is_taken_over_and_applies_the_diversion_once(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Handover:
+    """What the second server shows of a job the first was stopped in the middle of."""
+
+    job: dict[str, Any]
+    device: dict[str, Any]
+    messages: list[str]
+    applied: list[dict[str, Any]]  # the simulated device's apply_maintenance calls
+    output: str
+
+
+def _stop_mid_drain_then_restart(
+    tmp_path: Path, *, how: signal.Signals, lease_ttl_s: str
+) -> Handover:
+    """A server activates spine1 and is stopped by ``how`` while it measures the drain; a
+    second server on the same database is left to finish the job."""
     token = new_token()
     sim_dir = tmp_path / "sim"
     env = child_env(
         tmp_path,
-        PITSTOP_DATABASE_URL=sqlite_url(tmp_path / "crash.db"),
+        PITSTOP_DATABASE_URL=sqlite_url(tmp_path / "handover.db"),
         PITSTOP_BOOTSTRAP_TOKEN=token,
         PITSTOP_SIM_STATE_DIR=str(sim_dir),
-        PITSTOP_LEASE_TTL_S="2",
+        PITSTOP_LEASE_TTL_S=lease_ttl_s,
     )
     headers = {"Authorization": f"Bearer {token}"}
     first = ServerProcess("serve", env=env, log=tmp_path / "first.log")
@@ -76,7 +90,7 @@ def test_a_server_killed_mid_activation_is_taken_over_and_applies_the_diversion_
                 "type": "maintenance.activate",
                 "device": "spine1",
                 "advanced_parameters": FAST,
-                "reason": "crash test",
+                "reason": f"stopped by {how.name}",
             },
         )
         assert r.status_code == 201, r.text
@@ -87,73 +101,9 @@ def test_a_server_killed_mid_activation_is_taken_over_and_applies_the_diversion_
             job = http.get(f"/api/v1/jobs/{job_id}").json()
             return job["current_step"] == "verify_drain"
 
-        # The diversion is applied and the drain is being measured: kill it there.
+        # The diversion is applied and the drain is being measured: stop it there.
         _wait(draining, 30, "the job to reach verify_drain")
-        first.proc.send_signal(signal.SIGKILL)
-        first.proc.wait(10)
-
-    second = ServerProcess("serve", env=env, log=tmp_path / "second.log")
-    with second, httpx.Client(base_url=second.url, headers=headers, timeout=10) as http:
-
-        def finished() -> dict[str, Any] | None:
-            job: dict[str, Any] = http.get(f"/api/v1/jobs/{job_id}").json()
-            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-        job = _wait(finished, 60, "the taken-over job to finish")
-        assert job["status"] == "succeeded", (job, second.output())
-        steps = {s["name"]: s for s in job["steps"]}
-        assert steps["divert"]["runs"] == 1
-        assert steps["verify_drain"]["runs"] == 2  # resumed at the interrupted step
-        assert http.get("/api/v1/devices/spine1").json()["status"] == "maintenance"
-        events = http.get(f"/api/v1/jobs/{job_id}/events", params={"follow": "false"}).json()
-        assert any(e["message"].startswith("resumed by worker") for e in events)
-
-    applied = [
-        c
-        for c in SimulatedFleet(state_dir=sim_dir).calls(device_id)
-        if c["op"] == "apply_maintenance"
-    ]
-    assert [c["changed"] for c in applied].count(True) == 1, applied
-
-
-def test_a_server_stopped_with_sigterm_hands_its_job_to_the_next_server_at_once(
-    tmp_path: Path,
-) -> None:
-    """A lease of ten minutes: the second server can finish the job within the wait below
-    only because the first one released its lease as it shut down."""
-    token = new_token()
-    sim_dir = tmp_path / "sim"
-    env = child_env(
-        tmp_path,
-        PITSTOP_DATABASE_URL=sqlite_url(tmp_path / "term.db"),
-        PITSTOP_BOOTSTRAP_TOKEN=token,
-        PITSTOP_SIM_STATE_DIR=str(sim_dir),
-        PITSTOP_LEASE_TTL_S="600",
-    )
-    headers = {"Authorization": f"Bearer {token}"}
-    first = ServerProcess("serve", env=env, log=tmp_path / "first.log")
-    with first, httpx.Client(base_url=first.url, headers=headers, timeout=10) as http:
-        r = http.post("/api/v1/inventory/import", content=LAB, params={"format": "yaml"})
-        assert r.status_code == 200, r.text
-        r = http.post(
-            "/api/v1/jobs",
-            json={
-                "type": "maintenance.activate",
-                "device": "spine1",
-                "advanced_parameters": FAST,
-                "reason": "graceful stop",
-            },
-        )
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
-        device_id = r.json()["device_id"]
-
-        def draining() -> bool:
-            job = http.get(f"/api/v1/jobs/{job_id}").json()
-            return job["current_step"] == "verify_drain"
-
-        _wait(draining, 30, "the job to reach verify_drain")
-        first.proc.send_signal(signal.SIGTERM)
+        first.proc.send_signal(how)
         first.proc.wait(30)
 
     second = ServerProcess("serve", env=env, log=tmp_path / "second.log")
@@ -164,21 +114,42 @@ def test_a_server_stopped_with_sigterm_hands_its_job_to_the_next_server_at_once(
             return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
         job = _wait(finished, 60, "the handed-over job to finish")
-        assert job["status"] == "succeeded", (job, second.output())
-        steps = {s["name"]: s for s in job["steps"]}
-        assert steps["divert"]["runs"] == 1
-        assert steps["verify_drain"]["runs"] == 2
         events = http.get(f"/api/v1/jobs/{job_id}/events", params={"follow": "false"}).json()
-        assert any(
-            "is shutting down (verify_drain was interrupted)" in e["message"] for e in events
-        )
-
+        device = http.get("/api/v1/devices/spine1").json()
+        output = second.output()
     applied = [
         c
         for c in SimulatedFleet(state_dir=sim_dir).calls(device_id)
         if c["op"] == "apply_maintenance"
     ]
-    assert [c["changed"] for c in applied].count(True) == 1, applied
+    return Handover(job, device, [e["message"] for e in events], applied, output)
+
+
+def test_a_server_killed_mid_activation_is_taken_over_and_applies_the_diversion_once(
+    tmp_path: Path,
+) -> None:
+    seen = _stop_mid_drain_then_restart(tmp_path, how=signal.SIGKILL, lease_ttl_s="2")
+    assert seen.job["status"] == "succeeded", (seen.job, seen.output)
+    steps = {s["name"]: s for s in seen.job["steps"]}
+    assert steps["divert"]["runs"] == 1
+    assert steps["verify_drain"]["runs"] == 2  # resumed at the interrupted step
+    assert seen.device["status"] == "maintenance"
+    assert any(m.startswith("resumed by worker") for m in seen.messages)
+    assert [c["changed"] for c in seen.applied].count(True) == 1, seen.applied
+
+
+def test_a_server_stopped_with_sigterm_hands_its_job_to_the_next_server_at_once(
+    tmp_path: Path,
+) -> None:
+    """A lease of ten minutes: the second server can finish the job within the wait only
+    because the first one released its lease as it shut down."""
+    seen = _stop_mid_drain_then_restart(tmp_path, how=signal.SIGTERM, lease_ttl_s="600")
+    assert seen.job["status"] == "succeeded", (seen.job, seen.output)
+    steps = {s["name"]: s for s in seen.job["steps"]}
+    assert steps["divert"]["runs"] == 1
+    assert steps["verify_drain"]["runs"] == 2
+    assert any("is shutting down (verify_drain was interrupted)" in m for m in seen.messages)
+    assert [c["changed"] for c in seen.applied].count(True) == 1, seen.applied
 
 
 # Zombie fencing ---------------------------------------------------------------------------

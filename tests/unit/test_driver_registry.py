@@ -3,7 +3,6 @@ the known drivers, and keyword arguments passed only to the factories that take 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,42 +11,18 @@ from typing import Any
 import pytest
 
 from pitstop.domain.errors import DriverError
-from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
-from pitstop.domain.lifecycle import DeviceStatus
+from pitstop.domain.inventory import Device
 from pitstop.drivers import DriverRegistry
 from pitstop.drivers.base import Driver, DriverFactory
 from pitstop.drivers.registry import GROUP, accepted_kwargs
 from pitstop.drivers.simulated import SimulatedDriver, SimulatedDriverFactory
+from pitstop.drivers.testing import make_device
 
 START = datetime(2030, 1, 2, tzinfo=UTC)
 
 
 def fixed_clock() -> datetime:
     return START
-
-
-def make_device(driver: str) -> Device:
-    return Device(
-        id=uuid.uuid4(),
-        fabric_id=uuid.uuid4(),
-        fabric="dc1",
-        name="leaf1",
-        role="leaf",
-        driver=driver,
-        connection=Connection(),
-        labels={},
-        groups=(),
-        status=DeviceStatus.ACTIVATED,
-        status_reason=None,
-        status_changed_by=None,
-        status_changed_at=None,
-        maintenance=MaintenanceInfo(),
-        needs_attention=False,
-        attention_reason=None,
-        version=1,
-        created_at=START,
-        updated_at=START,
-    )
 
 
 class StubFactory:
@@ -113,13 +88,13 @@ def test_an_empty_group_gives_an_empty_registry() -> None:
 
 async def test_open_uses_the_devices_driver_field() -> None:
     registry = DriverRegistry.from_entry_points(clock=fixed_clock)
-    driver = registry.open(make_device("simulated"))
+    driver = registry.open(make_device(driver="simulated"))
     assert isinstance(driver, SimulatedDriver)
     assert (await driver.health()).at == START
     # The built-in drivers register through the same entry points as any plugin would.
     assert {"frr", "simulated"} <= set(registry.names())
     with pytest.raises(DriverError, match=r"unknown driver 'no-such'; known drivers: .*simulated"):
-        registry.open(make_device("no-such"))
+        registry.open(make_device(driver="no-such"))
 
 
 def test_factories_get_only_the_kwargs_they_accept() -> None:

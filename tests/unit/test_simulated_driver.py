@@ -14,32 +14,19 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pitstop.domain.errors import DeviceUnreachable, DriverError, ValidationFailed
-from pitstop.domain.inventory import Connection, Device, MaintenanceInfo
-from pitstop.domain.lifecycle import DeviceStatus
 from pitstop.drivers.simulated import SimulatedDriver, SimulatedDriverFactory
 from pitstop.drivers.simulated_model import FAULTS, parse_faults
 from pitstop.drivers.simulated_state import MAX_CALLS, SimulatedFleet
+from pitstop.drivers.testing import START, ManualClock, make_device
 
-START = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 NO: dict[str, Any] = {}
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class RecordingSleep:
@@ -48,32 +35,6 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-def make_device(
-    name: str = "leaf1", *, role: str = "leaf", labels: dict[str, str] | None = None
-) -> Device:
-    return Device(
-        id=uuid.uuid4(),
-        fabric_id=uuid.uuid4(),
-        fabric="dc1",
-        name=name,
-        role=role,
-        driver="simulated",
-        connection=Connection(),
-        labels=dict(labels or {}),
-        groups=(),
-        status=DeviceStatus.ACTIVATED,
-        status_reason=None,
-        status_changed_by=None,
-        status_changed_at=None,
-        maintenance=MaintenanceInfo(),
-        needs_attention=False,
-        attention_reason=None,
-        version=1,
-        created_at=START,
-        updated_at=START,
-    )
 
 
 @pytest.fixture
